@@ -1,0 +1,97 @@
+"""Reading and writing cubes: xarray Datasets (time, y, x) on disk as zarr or NetCDF."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import xarray as xr
+
+from cae.errors import InputError
+
+#: Variables that hold a CRS in the CF convention (`crs_wkt`) or GDAL's (`spatial_ref`).
+GRID_MAPPING_NAMES = ("spatial_ref", "crs")
+
+
+def is_zarr(path: Path) -> bool:
+    return path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zgroup").exists()
+
+
+def open_cube(path: str | os.PathLike) -> xr.Dataset:
+    """Open a cube lazily and make its grid-mapping variable a coordinate.
+
+    A grid mapping stored as a data variable (as in many NetCDF files) would otherwise look
+    like a band; as a coordinate it travels with every band and rioxarray finds the CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no cube at {path}")
+    try:
+        if is_zarr(path):
+            cube = xr.open_zarr(path, consolidated=False)
+        else:
+            cube = xr.open_dataset(path)
+    except Exception as error:
+        raise InputError(f"cannot read cube {path}: {error}") from error
+    grid_mappings = {name for name in GRID_MAPPING_NAMES if name in cube.data_vars}
+    grid_mappings |= {
+        cube[name].attrs["grid_mapping"]
+        for name in cube.data_vars
+        if cube[name].attrs.get("grid_mapping") in cube.data_vars
+    }
+    cube = cube.set_coords(sorted(grid_mappings))
+    cube.attrs.setdefault("source_path", str(path))
+    return cube
+
+
+#: Chunk sizes on disk; -1 means the whole dimension in one chunk.
+DEFAULT_CHUNKS = {"time": 32, "y": 256, "x": 256}
+
+
+def write_cube(
+    cube: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    chunks: dict[str, int] | None = None,
+) -> Path:
+    """Write a cube as a compressed zarr store, atomically.
+
+    The store is written beside its destination and renamed into place only when complete,
+    so an interrupted write never leaves a half-written cube under the final name.
+    """
+    chunks = {**DEFAULT_CHUNKS, **(chunks or {})}
+    from zarr.codecs import BloscCodec
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    compressor = BloscCodec(cname="zstd", clevel=9, shuffle="shuffle")
+    kept = ("dtype", "scale_factor", "add_offset", "_FillValue", "units", "calendar")
+    encoding = {}
+    for name, variable in cube.data_vars.items():
+        if variable.ndim == 0:
+            continue
+        shape = [
+            size if chunks.get(dim, -1) == -1 else min(size, chunks[dim])
+            for dim, size in variable.sizes.items()
+        ]
+        encoding[name] = {key: variable.encoding[key] for key in kept if key in variable.encoding}
+        encoding[name].update(compressors=(compressor,), chunks=tuple(shape))
+    try:
+        cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
+        if path.exists():
+            retired = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+            path.rename(retired)
+            staging.rename(path)
+            shutil.rmtree(retired) if retired.is_dir() else retired.unlink()
+        else:
+            staging.rename(path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return path

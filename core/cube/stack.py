@@ -1,0 +1,93 @@
+"""Several cubes of one place -> prepared modalities on one grid and one time axis."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cae.cube.io import open_cube
+from cae.cube.prepare import align_to_dates, prepare_modality
+from cae.cube.validate import check_same_grid
+from cae.errors import InputError
+from cae.modality import PreparedModality
+from cae.plugins import ModalityRegistry
+
+
+@dataclass(frozen=True)
+class ModalityStack:
+    """Prepared modalities of one place, all on the dates of `time_axis`."""
+
+    time_axis: str
+    modalities: dict[str, PreparedModality]
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.modalities[self.time_axis].times
+
+    @property
+    def reference(self) -> PreparedModality:
+        return self.modalities[self.time_axis]
+
+
+def modality_of(cube, registry: ModalityRegistry, source: str) -> str:
+    """Which installed modality a cube holds: its `modality` attribute, else its bands."""
+    declared = cube.attrs.get("modality")
+    if declared is not None:
+        registry.get(declared)
+        return declared
+    matches = [name for name, item in registry.modalities.items() if item.spec.bands_in(list(cube.data_vars))]
+    if len(matches) != 1:
+        raise InputError(
+            f"{source}: cannot tell which modality it holds "
+            f"({'bands of ' + ', '.join(matches) if matches else 'no known band'}); "
+            "set the cube attribute `modality`"
+        )
+    return matches[0]
+
+
+def load_stack(
+    paths: Sequence[str | os.PathLike],
+    registry: ModalityRegistry,
+    *,
+    mask_variable: str | None = None,
+) -> ModalityStack:
+    """Open, validate and prepare the cubes of one place; align them to one time axis.
+
+    One cube stands alone on its own dates. Several cubes need exactly one time-axis
+    modality (e.g. S2); the others must lie on its grid and are aligned to its dates.
+    """
+    cubes = {}
+    for path in paths:
+        cube = open_cube(path)
+        name = modality_of(cube, registry, str(path))
+        if name in cubes:
+            raise InputError(f"two cubes of modality {name}: {cubes[name][1]} and {path}; give one per place")
+        cubes[name] = (cube, Path(path))
+    if len(cubes) == 1:
+        axis = next(iter(cubes))
+    else:
+        axes = [name for name in cubes if registry.spec(name).defines_time_axis]
+        if len(axes) != 1:
+            raise InputError(
+                f"cubes of {', '.join(cubes)} need exactly one time-axis modality "
+                f"(installed: {', '.join(registry.time_axis_modalities()) or 'none'}); found {len(axes)}"
+            )
+        axis = axes[0]
+        for name in cubes:
+            if name != axis:
+                check_same_grid(cubes[axis][0], cubes[name][0], (axis, name))
+    prepared = {
+        name: prepare_modality(cube, registry.spec(name), mask_variable=mask_variable, source=str(path))
+        for name, (cube, path) in cubes.items()
+    }
+    aligned = {
+        name: item
+        if name == axis
+        else align_to_dates(item, prepared[axis].times, registry.spec(name).alignment_tolerance_days)
+        for name, item in prepared.items()
+    }
+    return ModalityStack(axis, aligned)

@@ -1,0 +1,93 @@
+"""Cube validation: every problem found, each in one clear sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from cae.cube.grid import crs_of, same_grid
+from cae.errors import CubeError
+from cae.modality import PATCH_SIZE, ModalitySpec
+
+DIMS = ("time", "y", "x")
+
+
+def cube_problems(cube: xr.Dataset, spec: ModalitySpec) -> list[str]:
+    """What keeps `cube` from being used as input of modality `spec`; empty when usable."""
+    problems = []
+    present = spec.bands_in(list(cube.data_vars))
+    missing = [name for name in spec.required_bands if name not in present]
+    if missing:
+        problems.append(
+            f"missing band{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"({spec.name} needs {', '.join(spec.required_bands) or 'no fixed band'}; "
+            f"bands found: {', '.join(present) or 'none'})"
+        )
+    elif len(present) < spec.min_bands:
+        problems.append(
+            f"{spec.name} needs at least {spec.min_bands} of the bands "
+            f"{', '.join(spec.band_names)}; found {', '.join(present) or 'none'}"
+        )
+    for name in present:
+        if cube[name].dims != DIMS:
+            problems.append(f"band {name} has dims {cube[name].dims}; expected {DIMS}")
+    if "time" not in cube.coords:
+        problems.append("no time coordinate")
+    else:
+        problems += _time_problems(cube["time"].values)
+    if "x" not in cube.coords or "y" not in cube.coords:
+        problems.append("no x/y coordinates: a cube needs the pixel-centre coordinates of its grid")
+    elif crs_of(cube) is None:
+        problems.append(
+            "no CRS: add a grid-mapping variable (CF `crs_wkt` or GDAL `spatial_ref`), "
+            "e.g. with rioxarray's `cube.rio.write_crs(...)`"
+        )
+    height, width = cube.sizes.get("y", 0), cube.sizes.get("x", 0)
+    if height < PATCH_SIZE or width < PATCH_SIZE:
+        problems.append(
+            f"cube is {height} x {width} pixels; a sample needs at least {PATCH_SIZE} x {PATCH_SIZE}"
+        )
+    return problems
+
+
+def _time_problems(times: np.ndarray) -> list[str]:
+    if not np.issubdtype(times.dtype, np.datetime64):
+        return [f"time coordinate holds {times.dtype}, not dates"]
+    steps = np.diff(times)
+    if np.any(steps <= np.timedelta64(0)):
+        first = int(np.argmax(steps <= np.timedelta64(0)))
+        return [
+            "time is not strictly increasing: "
+            f"{np.datetime_as_string(times[first], 'D')} is followed by "
+            f"{np.datetime_as_string(times[first + 1], 'D')} (index {first + 1}); sort the cube by time"
+        ]
+    return []
+
+
+def check_cube(cube: xr.Dataset, spec: ModalitySpec, source: str = "cube") -> None:
+    """Raise a CubeError listing every problem of `cube` for modality `spec`."""
+    problems = cube_problems(cube, spec)
+    if problems:
+        raise CubeError(problems, source)
+
+
+def check_same_grid(reference: xr.Dataset, other: xr.Dataset, names: tuple[str, str]) -> None:
+    """Raise unless both cubes lie on the same pixels (a modality must share the time axis grid)."""
+    if not same_grid(reference, other):
+        raise CubeError(
+            [
+                f"the grids of {names[0]} ({reference.sizes['y']} x {reference.sizes['x']}, "
+                f"{_crs_label(reference)}) and {names[1]} ({other.sizes['y']} x {other.sizes['x']}, "
+                f"{_crs_label(other)}) differ; resample {names[1]} onto the grid of {names[0]} "
+                "(e.g. rioxarray's reproject_match)"
+            ],
+            "cubes",
+        )
+
+
+def _crs_label(cube: xr.Dataset) -> str:
+    crs = crs_of(cube)
+    if crs is None:
+        return "no CRS"
+    epsg = crs.to_epsg(min_confidence=25)
+    return f"EPSG:{epsg}" if epsg else crs.name

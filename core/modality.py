@@ -1,0 +1,184 @@
+"""The modality interface: everything the core needs to know about one sensor.
+
+A plugin describes its sensor with a frozen `ModalitySpec` and registers it through the
+`register_modalities` hook. The spec holds metadata and plain callables only; heavy modules
+(xarray, torch) are imported inside those callables, so listing modalities stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import xarray as xr
+    from torch import nn
+
+#: A sample is `N_DATES` dates of `PATCH_SIZE` x `PATCH_SIZE` pixels around a centre.
+PATCH_SIZE = 15
+N_DATES = 11
+CENTER_PIXEL = PATCH_SIZE // 2
+CENTER_DATE = N_DATES // 2
+
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Band:
+    """One input channel of a sensor."""
+
+    name: str
+    unit: str
+    optional: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the reconstruction loss terms and the centre weight lambda_c (DESIGN 4)."""
+
+    mae: float
+    ssim: float = 0.0
+    sam: float = 0.0
+    center_weight: float = 1.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How training patches are cut from a cube (DESIGN 3).
+
+    Training slides a window of `window_dates` valid dates (stride `window_stride`) and a
+    15 x 15 window (stride `patch_stride`) over the cube and draws 11 of the window's dates.
+    """
+
+    window_dates: int = 20
+    window_stride: int = 17
+    patch_stride: int = 9
+    max_span_days: int = 200
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PreparedModality:
+    """A cube after preprocessing: model input in [0, 1] plus where it is valid.
+
+    `values` is (time, band, y, x) float32, NaN wherever `valid` (time, y, x) is False.
+    `offset_days` is set once the modality has been aligned to another modality's dates:
+    the signed day gap between the acquisition used and each target date, NaN where no
+    acquisition lay within the tolerance (the modality is missing on that date).
+    """
+
+    modality: str
+    bands: tuple[str, ...]
+    values: xr.DataArray
+    valid: xr.DataArray
+    parameters: dict[str, Any] = field(default_factory=dict)
+    offset_days: np.ndarray | None = None
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.valid["time"].values
+
+
+PreprocessFunction = Callable[..., PreparedModality]
+"""(cube, mask_variable=None) -> PreparedModality; values in [0, 1] with a validity mask."""
+
+BuildCubeFunction = Callable[[Sequence[Path]], "xr.Dataset"]
+"""Raw files of a sensor -> a cube (time, y, x), one variable per band, with a CRS."""
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """What a sensor plugin declares; the core never special-cases a sensor beyond this."""
+
+    name: str
+    title: str
+    bands: tuple[Band, ...]
+    preprocess: PreprocessFunction
+    latent_dim: int
+    temporal_reduction: int
+    loss_weights: LossWeights
+    fusion_loss_weights: LossWeights
+    sampling: SamplingDefaults = SamplingDefaults()
+    default_preset: str = "paper"
+    min_bands: int = 1
+    #: The valid dates of this modality are the time axis of every sample (S2's role).
+    defines_time_axis: bool = False
+    #: Dates valid on less than this fraction of the cube are dropped from the time axis.
+    min_valid_fraction: float = 0.03
+    #: A modality aligned to the time axis is missing on dates farther than this.
+    alignment_tolerance_days: float = 12.0
+    build_cube: BuildCubeFunction | None = None
+    #: (n_bands, preset) -> torch module; None means the core context autoencoder.
+    model_factory: Callable[..., nn.Module] | None = None
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(band.name for band in self.bands)
+
+    @property
+    def required_bands(self) -> tuple[str, ...]:
+        return tuple(band.name for band in self.bands if not band.optional)
+
+    def bands_in(self, variables: Sequence[str]) -> tuple[str, ...]:
+        """The spec's bands present among `variables`, in the spec's order."""
+        present = set(variables)
+        return tuple(name for name in self.band_names if name in present)
+
+    def create_model(self, n_bands: int, preset: Any = None) -> nn.Module:
+        """Build this modality's torch module (lazily: torch loads only here).
+
+        `preset` is a preset name, an `AutoencoderPreset`, or None for the spec's default.
+        """
+        from cae.presets import get_preset
+
+        if preset is None or isinstance(preset, str):
+            preset = get_preset(preset or self.default_preset)
+        if self.model_factory is not None:
+            return self.model_factory(n_bands, preset)
+        from cae.autoencoder import ContextAutoencoder
+
+        return ContextAutoencoder(
+            in_channels=n_bands,
+            latent_dim=self.latent_dim,
+            temporal_reduction=self.temporal_reduction,
+            preset=preset,
+        )
+
+    def problems(self) -> list[str]:
+        """Why this spec is unusable; empty when it is valid."""
+        found = []
+        if not isinstance(self.name, str) or not _NAME_PATTERN.match(self.name):
+            found.append(f"name {self.name!r} must be lower-case letters, digits and '_'")
+        names = [band.name for band in self.bands]
+        if not names:
+            found.append("declares no bands")
+        if len(set(names)) != len(names):
+            found.append(f"band names repeat: {names}")
+        if not 1 <= self.min_bands <= max(len(names), 1):
+            found.append(f"min_bands={self.min_bands} does not fit its {len(names)} bands")
+        if not callable(self.preprocess):
+            found.append("preprocess is not callable")
+        if self.build_cube is not None and not callable(self.build_cube):
+            found.append("build_cube is not callable")
+        if self.latent_dim < 1 or self.temporal_reduction < 1:
+            found.append("latent_dim and temporal_reduction must be >= 1")
+        for label, weights in (("loss", self.loss_weights), ("fusion loss", self.fusion_loss_weights)):
+            terms = (weights.mae, weights.ssim, weights.sam)
+            if min(terms) < 0 or sum(terms) <= 0 or weights.center_weight <= 0:
+                found.append(f"{label} weights must be >= 0 with a positive sum: {weights}")
+        sampling = self.sampling
+        if sampling.window_dates < N_DATES or sampling.window_stride < 1 or sampling.patch_stride < 1:
+            found.append(f"sampling needs window_dates >= {N_DATES} and strides >= 1: {sampling}")
+        if not 0 <= self.min_valid_fraction <= 1:
+            found.append(f"min_valid_fraction {self.min_valid_fraction} is not in [0, 1]")
+        return found

@@ -1,0 +1,177 @@
+"""Cutting samples from prepared cubes (DESIGN 3).
+
+A sample is (11 dates, C bands, 15, 15) around a centre pixel (7, 7) and centre date
+(index 5), with its validity mask and the day gaps between its dates. Where a sample is
+taken is a `PatchIndex`, chosen once from the time-axis modality and then cut from every
+modality, so that all modalities of one sample describe the same place and dates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cae.modality import CENTER_DATE, CENTER_PIXEL, N_DATES, PATCH_SIZE, PreparedModality, SamplingDefaults
+
+
+@dataclass(frozen=True)
+class PatchIndex:
+    """Where a sample lies: 11 indices on the time axis and the window's top-left pixel."""
+
+    dates: tuple[int, ...]
+    row: int
+    col: int
+
+    @property
+    def center(self) -> tuple[int, int, int]:
+        """(date index, row, col) of the centre pixel at the centre date."""
+        return self.dates[CENTER_DATE], self.row + CENTER_PIXEL, self.col + CENTER_PIXEL
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One modality's part of a sample.
+
+    `values` (11, C, 15, 15) has missing values filled with the patch's per-band mean (0
+    where a band has no valid value at all); `mask` (11, 15, 15) keeps them out of the
+    loss. `day_offsets` (11,) are days since the first date, `day_gaps` (10,) the days
+    between consecutive dates.
+    """
+
+    values: np.ndarray
+    mask: np.ndarray
+    day_offsets: np.ndarray
+    day_gaps: np.ndarray
+
+
+@dataclass(frozen=True)
+class Site:
+    """A spatial block of one cube: the unit of the train/validation/test split.
+
+    Samples never cross a site's border, so no pixel serves two splits.
+    """
+
+    cube: str
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+    @property
+    def name(self) -> str:
+        return f"{self.cube}[{self.rows[0]}:{self.rows[1]}, {self.cols[0]}:{self.cols[1]}]"
+
+
+def day_numbers(times: np.ndarray) -> np.ndarray:
+    """Dates as whole days since 1970-01-01 (int64)."""
+    return np.asarray(times).astype("datetime64[D]").astype(np.int64)
+
+
+def training_indices(
+    valid: np.ndarray,
+    times: np.ndarray,
+    sampling: SamplingDefaults,
+    rng: np.random.Generator,
+    site: Site | None = None,
+) -> list[PatchIndex]:
+    """Training sample positions inside `site` (the whole cube when None).
+
+    Slides a window of `window_dates` dates (stride `window_stride`) and a 15 x 15 window
+    (stride `patch_stride`) over the time-axis modality's validity `valid` (T, H, W); draws
+    11 of the window's dates at random, sorted; keeps a sample only if its centre pixel is
+    valid at its centre date and its dates span less than `max_span_days`.
+    """
+    n_times, height, width = valid.shape
+    rows = site.rows if site else (0, height)
+    cols = site.cols if site else (0, width)
+    days = day_numbers(times)
+    window = min(sampling.window_dates, n_times)
+    starts = list(range(0, n_times - window + 1, sampling.window_stride)) if n_times >= N_DATES else []
+    indices = []
+    for start in starts:
+        for row in range(rows[0], rows[1] - PATCH_SIZE + 1, sampling.patch_stride):
+            for col in range(cols[0], cols[1] - PATCH_SIZE + 1, sampling.patch_stride):
+                dates = tuple(int(d) for d in np.sort(rng.choice(window, N_DATES, replace=False)) + start)
+                if days[dates[-1]] - days[dates[0]] >= sampling.max_span_days:
+                    continue
+                index = PatchIndex(dates, row, col)
+                if valid[index.center]:
+                    indices.append(index)
+    return indices
+
+
+def inference_indices(
+    n_times: int, height: int, width: int, valid: np.ndarray | None = None
+) -> Iterator[PatchIndex]:
+    """Every (pixel, date) with full context: 7 pixels from each edge, 5 dates on each side.
+
+    The 11 dates are consecutive (no random drop). With `valid` (T, H, W), only positions
+    whose centre pixel is valid at the centre date are yielded.
+    """
+    for date in range(CENTER_DATE, n_times - (N_DATES - CENTER_DATE) + 1):
+        dates = tuple(range(date - CENTER_DATE, date - CENTER_DATE + N_DATES))
+        for row in range(height - PATCH_SIZE + 1):
+            for col in range(width - PATCH_SIZE + 1):
+                index = PatchIndex(dates, row, col)
+                if valid is None or valid[index.center]:
+                    yield index
+
+
+class PatchCutter:
+    """Cuts samples of one prepared modality (arrays loaded once, cut many times)."""
+
+    def __init__(self, prepared: PreparedModality) -> None:
+        self.values = np.ascontiguousarray(prepared.values.values, dtype=np.float32)  # (T, C, H, W)
+        self.valid = np.ascontiguousarray(prepared.valid.values, dtype=bool)  # (T, H, W)
+        self.days = day_numbers(prepared.times)
+
+    def cut(self, index: PatchIndex) -> Sample:
+        dates = list(index.dates)
+        rows = slice(index.row, index.row + PATCH_SIZE)
+        cols = slice(index.col, index.col + PATCH_SIZE)
+        values = self.values[dates, :, rows, cols]  # (11, C, 15, 15)
+        mask = self.valid[dates, rows, cols]  # (11, 15, 15)
+        values = fill_with_patch_mean(values, mask)
+        days = self.days[dates]
+        return Sample(values, mask, days - days[0], np.diff(days))
+
+
+def fill_with_patch_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Replace invalid entries by the patch's per-band mean over valid ones (0 if none)."""
+    weights = mask[:, None].astype(np.float32)  # (11, 1, 15, 15)
+    clean = np.where(mask[:, None], values, 0.0)
+    count = weights.sum(axis=(0, 2, 3))  # (C,)
+    mean = np.divide(clean.sum(axis=(0, 2, 3)), count, out=np.zeros_like(count), where=count > 0)
+    return np.where(mask[:, None], values, mean[None, :, None, None]).astype(np.float32)
+
+
+def spatial_sites(cube: str, height: int, width: int, block: int) -> list[Site]:
+    """Split a cube into square blocks of about `block` pixels (the last ones absorb the rest)."""
+    def edges(size: int) -> list[tuple[int, int]]:
+        count = max(size // block, 1)
+        bounds = [round(i * size / count) for i in range(count + 1)]
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    return [Site(cube, rows, cols) for rows in edges(height) for cols in edges(width)]
+
+
+def split_sites(
+    sites: Sequence[Site], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 42
+) -> dict[str, list[Site]]:
+    """Assign whole sites to train, validation and test, reproducibly.
+
+    Sites are ordered by a seeded hash of their name (stable across runs and machines, and
+    independent of the order they are given in); with three or more sites every split gets
+    at least one.
+    """
+    ordered = sorted(sites, key=lambda site: hashlib.sha256(f"{seed}:{site.name}".encode()).hexdigest())
+    total = len(ordered)
+    n_val = max(round(fractions[1] * total), 1) if total >= 3 else 0
+    n_test = max(round(fractions[2] * total), 1) if total >= 3 else 0
+    n_train = total - n_val - n_test
+    return {
+        "train": ordered[:n_train],
+        "val": ordered[n_train : n_train + n_val],
+        "test": ordered[n_train + n_val :],
+    }

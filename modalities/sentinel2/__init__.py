@@ -1,0 +1,60 @@
+"""Sentinel-2 L2A: the modality whose cloud-free dates are the time axis of every sample.
+
+Registered through the `cae.modalities` entry point, exactly as a third-party sensor is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cae.hookspecs import hookimpl
+from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality
+
+#: The paper's ten bands; B02 B03 B04 B08 (true colour and near infrared) are required,
+#: the others are used when a cube has them (the bundled real cube has B8A and B11 only).
+BANDS = (
+    Band("B02", "reflectance", description="blue, 490 nm, 10 m"),
+    Band("B03", "reflectance", description="green, 560 nm, 10 m"),
+    Band("B04", "reflectance", description="red, 665 nm, 10 m"),
+    Band("B05", "reflectance", optional=True, description="red edge, 705 nm, 20 m"),
+    Band("B06", "reflectance", optional=True, description="red edge, 740 nm, 20 m"),
+    Band("B07", "reflectance", optional=True, description="red edge, 783 nm, 20 m"),
+    Band("B08", "reflectance", description="near infrared, 842 nm, 10 m"),
+    Band("B8A", "reflectance", optional=True, description="narrow near infrared, 865 nm, 20 m"),
+    Band("B11", "reflectance", optional=True, description="short-wave infrared, 1610 nm, 20 m"),
+    Band("B12", "reflectance", optional=True, description="short-wave infrared, 2190 nm, 20 m"),
+)
+
+
+def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:
+    """Reflectance clipped to [0, 1]; clouds, shadows, saturated and no-data pixels invalid."""
+    from cae.modalities.sentinel2.preprocessing import preprocess_reflectance
+
+    return preprocess_reflectance(cube, SPEC, mask_variable)
+
+
+def build_cube(paths: Sequence[Path]):
+    """L2A NetCDF files of one area (any mix of 10, 20, 60 m) -> one 10 m cube."""
+    from cae.modalities.sentinel2.cube import build_from_netcdf
+
+    return build_from_netcdf(paths, SPEC)
+
+
+SPEC = ModalitySpec(
+    name="s2",
+    title="Sentinel-2 L2A surface reflectance",
+    bands=BANDS,
+    preprocess=preprocess,
+    latent_dim=9,
+    temporal_reduction=6,
+    loss_weights=LossWeights(mae=0.33, ssim=0.02, sam=0.65, center_weight=1.0),
+    fusion_loss_weights=LossWeights(mae=0.665, ssim=0.02, sam=0.315, center_weight=1.75),
+    defines_time_axis=True,
+    build_cube=build_cube,
+)
+
+
+@hookimpl
+def register_modalities(register):
+    register(SPEC)
