@@ -1,0 +1,318 @@
+"""The context-aware autoencoder of one modality (DESIGN section 4).
+
+A sample is 11 dates of a 15 x 15 patch around a centre pixel. Each date's frame is squeezed
+by a small CNN into one token; a transformer lets the 11 tokens of the sample attend to each
+other, knowing how many days lie between them; the tokens are then reduced over features and
+over time into a latent of a few numbers that describes the centre pixel in its spatial and
+temporal context. The decoder mirrors the path back to the whole (11, C, 15, 15) patch.
+
+Shapes: B samples, T = 11 dates, C bands, N = B * T frames, D = token size (256 in `paper`),
+r = reduced token size (16), R = dates kept after the temporal reduction, d = latent size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cae.modality import N_DATES, PATCH_SIZE
+from cae.presets import PRESETS, AutoencoderPreset
+
+#: Side of the token map: 15 -> 7 -> 4 in the encoder.
+TOKEN_SIZE = 4
+
+
+def center_crop(x: Tensor, size: int) -> Tensor:
+    """The central size x size window of the last two axes."""
+    start = (x.shape[-1] - size) // 2
+    return x[..., start : start + size, start : start + size]
+
+
+class ChannelAttention(nn.Module):
+    """Per-channel gate from the average- and max-pooled frame through a shared MLP."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1, bias=False),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, C, 1, 1)
+        average = self.mlp(x.mean(dim=(2, 3), keepdim=True))
+        maximum = self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        return torch.sigmoid(average + maximum)
+
+
+class SpatialAttention(nn.Module):
+    """Per-pixel gate from the channel max and mean through one convolution."""
+
+    def __init__(self, kernel_size: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, 1, H, W)
+        pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.conv(pooled))
+
+
+class CBAM(nn.Module):
+    """Convolutional block attention: channel gate, then spatial gate, added to the input.
+
+    The residual keeps the block close to identity at the start of training, so stacking
+    attention behind every convolution does not shrink the signal.
+    """
+
+    def __init__(self, channels: int, reduction: int, kernel_size: int):
+        super().__init__()
+        self.channel = ChannelAttention(channels, reduction)
+        self.spatial = SpatialAttention(kernel_size)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W)
+        attended = x * self.channel(x)
+        attended = attended * self.spatial(attended)
+        return x + attended
+
+
+class ConvAttention(nn.Module):
+    """A same-size convolution followed by CBAM."""
+
+    def __init__(self, in_channels: int, out_channels: int, reduction: int, attention_kernel: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.attention = CBAM(out_channels, reduction, attention_kernel)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H, W) -> (N, Cout, H, W)
+        return self.attention(self.conv(x))
+
+
+class MultiScaleBlock(nn.Module):
+    """Parallel convolutions of several kernel sizes, fused by a 1x1 convolution, then CBAM.
+
+    Small kernels see texture, large ones the neighbourhood of a field. Unpadded (`padded`
+    False), the branches are valid convolutions cropped to a common size, so the block maps
+    (H + 2h, W + 2h) to (H, W) with h = max(kernel_sizes) // 2 and never sees the zeros of a
+    patch border: its convolutions then give the same values on a patch as over the whole
+    tile the patch is cut from (CBAM, which pools over the patch, stays per patch).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_sizes: tuple[int, ...],
+        reduction: int,
+        attention_kernel: int,
+        padded: bool = True,
+    ):
+        super().__init__()
+        self.padded = padded
+        self.halo = 0 if padded else max(kernel_sizes) // 2
+        self.branches = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, k, padding=k // 2 if padded else 0),
+                nn.LeakyReLU(0.1),
+            )
+            for k in kernel_sizes
+        )
+        self.fuse = nn.Sequential(
+            nn.Conv2d(len(kernel_sizes) * out_channels, out_channels, 1), nn.LeakyReLU(0.01)
+        )
+        self.attention = CBAM(out_channels, reduction, attention_kernel)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W)
+        size = x.shape[-1] - 2 * self.halo
+        scales = [center_crop(branch(x), size) for branch in self.branches]
+        return self.attention(self.fuse(torch.cat(scales, dim=1)))
+
+
+def _pool(x: Tensor) -> Tensor:
+    """3x3 max-pool with stride 1: keeps the size, spreads strong responses to neighbours."""
+    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+
+class FrameEncoder(nn.Module):
+    """One date's frame (C, 15, 15) -> a token map (token_channels, 4, 4).
+
+    All 11 frames of a sample share these weights; nothing here mixes frames or samples.
+    """
+
+    def __init__(self, in_channels: int, preset: AutoencoderPreset):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, preset.stem_channels, 1), nn.SiLU())
+        self.multiscale = MultiScaleBlock(
+            preset.stem_channels, preset.stem_channels, preset.multiscale_kernels,
+            preset.attention_reduction, preset.attention_kernel, padded=preset.pad_multiscale,
+        )
+        self.down1 = nn.Sequential(
+            nn.Conv2d(preset.stem_channels, preset.block2_channels, 2, stride=2),
+            nn.SiLU(),
+            nn.Dropout2d(preset.spatial_dropout),
+        )
+        self.block2 = ConvAttention(
+            preset.block2_channels, preset.block2_channels,
+            preset.attention_reduction, preset.attention_kernel,
+        )
+        self.down2 = nn.Sequential(
+            nn.Conv2d(preset.block2_channels, preset.block3_channels, 2, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Dropout2d(preset.spatial_dropout),
+        )
+        self.to_token = ConvAttention(
+            preset.block3_channels, preset.token_channels,
+            preset.token_attention_reduction, preset.token_attention_kernel,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, 15 + 2h, 15 + 2h)
+        x = self.stem(x)  # (N, stem, 15 + 2h, 15 + 2h)
+        x = center_crop(x, PATCH_SIZE) + _pool(self.multiscale(x))  # (N, stem, 15, 15)
+        x = self.down1(x)  # (N, block2, 7, 7)
+        x = x + _pool(self.block2(x))  # (N, block2, 7, 7)
+        x = self.down2(x)  # (N, block3, 4, 4)
+        return self.to_token(x)  # (N, token, 4, 4)
+
+
+class FrameDecoder(nn.Module):
+    """A token map (token_channels, 4, 4) -> one date's frame (C, 15, 15), mirroring the encoder."""
+
+    def __init__(self, out_channels: int, preset: AutoencoderPreset):
+        super().__init__()
+        self.block1 = ConvAttention(
+            preset.token_channels, preset.token_channels,
+            preset.token_attention_reduction, preset.token_attention_kernel,
+        )
+        self.up1 = nn.Sequential(  # (4 - 1) * 2 + 2 = 8
+            nn.ConvTranspose2d(preset.token_channels, preset.block3_channels, 2, stride=2),
+            nn.SiLU(),
+            nn.Dropout2d(preset.spatial_dropout),
+        )
+        self.block2 = ConvAttention(
+            preset.block3_channels, preset.block3_channels,
+            preset.attention_reduction, preset.attention_kernel,
+        )
+        # (8 - 1) * 2 - 2 * 1 + 3 = 15; a 3x3 kernel overlaps its neighbours at stride 2, so
+        # every output pixel gets a contribution without resorting to output_padding.
+        self.up2 = nn.Sequential(
+            nn.ConvTranspose2d(preset.block3_channels, preset.block2_channels, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Dropout2d(preset.spatial_dropout),
+        )
+        self.multiscale = MultiScaleBlock(
+            preset.block2_channels, preset.stem_channels, preset.multiscale_kernels,
+            preset.attention_reduction, preset.attention_kernel,
+        )
+        # Model inputs are in [0, 1] by construction (DESIGN 2): reflectance clipped to [0, 1],
+        # backscatter mapped from [-30, 5] dB. The paper does not say how the output is bounded
+        # (the public code leaves it linear). A sigmoid keeps every reconstruction a valid input
+        # value, as SSIM's constants (data range 1) assume, and keeps SAM away from the zero and
+        # negative spectra a linear output can produce. Its cost: exact 0 and 1 (clipped values)
+        # are reached only asymptotically, within 1e-3 at a logit of -7 or 7.
+        self.head = nn.Sequential(
+            nn.Conv2d(preset.stem_channels, out_channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, token, 4, 4)
+        x = x + _pool(self.block1(x))  # (N, token, 4, 4)
+        x = self.up1(x)  # (N, block3, 8, 8)
+        x = x + _pool(self.block2(x))  # (N, block3, 8, 8)
+        x = self.up2(x)  # (N, block2, 15, 15)
+        x = self.multiscale(x)  # (N, stem, 15, 15)
+        return self.head(x)  # (N, C, 15, 15)
+
+
+class ContextAutoencoder(nn.Module):
+    """Encoder and decoder of one modality; the latent is the modality's representation.
+
+    `latent_dim` (d) and `temporal_reduction` (R, tokens kept after reducing over time) are
+    the modality's choice (S1: d 2, R 7; S2: d 9, R 6); the preset fixes everything else.
+    Encoder and decoder share the day-offset embedding and the transformer.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        latent_dim: int,
+        temporal_reduction: int,
+        preset: AutoencoderPreset = PRESETS["paper"],
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.latent_dim = latent_dim
+        self.temporal_reduction = temporal_reduction
+        self.preset = preset
+        halo = 0 if preset.pad_multiscale else max(preset.multiscale_kernels) // 2
+        #: Side of the input patches: 15, plus a halo when the first block is unpadded.
+        self.input_size = PATCH_SIZE + 2 * halo
+        token_dim, reduced = preset.token_dim, preset.reduced_token_dim
+
+        self.frame_encoder = FrameEncoder(in_channels, preset)
+        self.frame_decoder = FrameDecoder(in_channels, preset)
+        self.day_embedding = nn.Embedding(preset.max_day_offset + 1, token_dim)
+        layer = nn.TransformerEncoderLayer(
+            d_model=token_dim,
+            nhead=preset.attention_heads,
+            dim_feedforward=preset.feedforward_size,
+            dropout=preset.dropout,
+            batch_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(layer, num_layers=preset.transformer_layers)
+
+        self.reduce_features = nn.Sequential(nn.Linear(token_dim, reduced), nn.SELU())
+        self.reduce_time = nn.Sequential(nn.Linear(N_DATES, temporal_reduction), nn.SELU())
+        self.to_latent = nn.Sequential(
+            nn.Linear(reduced * temporal_reduction, latent_dim), nn.Softplus()
+        )
+
+        self.from_latent = nn.Sequential(
+            nn.Linear(latent_dim, reduced * temporal_reduction), nn.Softplus()
+        )
+        self.expand_time = nn.Sequential(nn.Linear(temporal_reduction, N_DATES), nn.SELU())
+        self.expand_features = nn.Sequential(nn.Linear(reduced, token_dim), nn.SELU())
+
+    def _attend_over_time(self, tokens: Tensor, day_offsets: Tensor) -> Tensor:
+        """Mix the 11 tokens of each sample, told how many days separate them.
+
+        The sequence axis is time and each sample is its own sequence, so a latent never
+        depends on the other samples of a batch (the public code attends across the batch).
+        """
+        days = day_offsets.long().clamp(0, self.preset.max_day_offset)  # (B, T)
+        tokens = tokens + self.day_embedding(days) / math.sqrt(tokens.shape[-1])  # (B, T, D)
+        return self.transformer(tokens)  # (B, T, D)
+
+    def encode(self, patches: Tensor, day_offsets: Tensor) -> Tensor:
+        """(B, 11, C, 15, 15) patches and (B, 11) days since the first date -> (B, d) latents."""
+        batch, dates, channels, height, width = patches.shape
+        expected = (N_DATES, self.in_channels, self.input_size, self.input_size)
+        if (dates, channels, height, width) != expected:
+            expected_text = ", ".join(map(str, expected))
+            raise ValueError(f"patches must be (B, {expected_text}), got {tuple(patches.shape)}")
+        frames = patches.reshape(batch * dates, channels, height, width)  # (N, C, H, W)
+        tokens = self.frame_encoder(frames).reshape(batch, dates, -1)  # (B, T, D)
+        tokens = self._attend_over_time(tokens, day_offsets)  # (B, T, D)
+        x = self.reduce_features(tokens)  # (B, T, r)
+        x = self.reduce_time(x.transpose(1, 2))  # (B, r, R)
+        return self.to_latent(x.flatten(1))  # (B, d)
+
+    def decode(self, latent: Tensor, day_offsets: Tensor) -> Tensor:
+        """(B, d) latents and (B, 11) day offsets -> (B, 11, C, 15, 15) reconstructions in [0, 1]."""
+        batch = latent.shape[0]
+        x = self.from_latent(latent).reshape(batch, self.preset.reduced_token_dim, -1)  # (B, r, R)
+        x = self.expand_time(x).transpose(1, 2)  # (B, T, r)
+        tokens = self.expand_features(x)  # (B, T, D)
+        tokens = self._attend_over_time(tokens, day_offsets)  # (B, T, D)
+        token_maps = tokens.reshape(batch * N_DATES, -1, TOKEN_SIZE, TOKEN_SIZE)  # (N, token, 4, 4)
+        frames = self.frame_decoder(token_maps)  # (N, C, 15, 15)
+        return frames.reshape(batch, N_DATES, self.in_channels, PATCH_SIZE, PATCH_SIZE)
+
+    def forward(self, patches: Tensor, day_offsets: Tensor) -> tuple[Tensor, Tensor]:
+        """(reconstruction (B, 11, C, 15, 15), latent (B, d)) of a batch of samples."""
+        latent = self.encode(patches, day_offsets)
+        return self.decode(latent, day_offsets), latent

@@ -1,0 +1,134 @@
+"""Architecture presets of the context autoencoder, kept as data apart from the module code.
+
+A preset fixes the widths and depths of `cae.autoencoder.ContextAutoencoder`; the latent size
+and the temporal reduction belong to a modality and are constructor arguments instead. Presets
+are saved as JSON beside the weights, so a checkpoint says which architecture it holds.
+`paper` is the default and reproduces DESIGN section 4; `small` and `tiny` keep the same
+structure with fewer channels, for CPU work and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AutoencoderPreset:
+    """Widths and depths of the autoencoder; the defaults are the paper's numbers."""
+
+    name: str = "paper"
+    #: Channels after the 1x1 stem, through the first multi-scale block (15 x 15).
+    stem_channels: int = 149
+    #: Channels of the second block (7 x 7).
+    block2_channels: int = 128
+    #: Channels after the second downsampling (4 x 4).
+    block3_channels: int = 64
+    #: Channels of the 4 x 4 token map; one date's token has 16 x token_channels features.
+    token_channels: int = 16
+    #: Kernel sizes of the parallel branches of the multi-scale blocks.
+    multiscale_kernels: tuple[int, ...] = (3, 7)
+    #: Zero-pad the first multi-scale block per patch. False means valid convolutions there,
+    #: which take a patch with a halo of max(multiscale_kernels) // 2 pixels (the dense path).
+    pad_multiscale: bool = True
+    #: Channel-attention MLP reduction and spatial-attention kernel of the CBAM blocks.
+    attention_reduction: int = 8
+    attention_kernel: int = 7
+    #: The same two for the CBAM at 4 x 4, where a 7 x 7 kernel would see mostly padding.
+    token_attention_reduction: int = 2
+    token_attention_kernel: int = 3
+    attention_heads: int = 8
+    transformer_layers: int = 3
+    feedforward_size: int = 8
+    dropout: float = 0.25
+    spatial_dropout: float = 0.07
+    #: Width each date's token is projected to before the temporal reduction.
+    reduced_token_dim: int = 16
+    #: Largest cumulative day offset with its own positional embedding; larger ones share it.
+    max_day_offset: int = 200
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError(f"preset {self.name!r} is invalid: " + "; ".join(problems))
+
+    @property
+    def token_dim(self) -> int:
+        """Features of one date's token: token_channels x 4 x 4."""
+        return self.token_channels * 16
+
+    def problems(self) -> list[str]:
+        """Why this preset cannot build a model; empty when it can."""
+        found = []
+        widths = ("stem_channels", "block2_channels", "block3_channels", "token_channels",
+                  "attention_reduction", "token_attention_reduction", "attention_heads",
+                  "transformer_layers", "feedforward_size", "reduced_token_dim", "max_day_offset")
+        found += [f"{name} must be >= 1" for name in widths if getattr(self, name) < 1]
+        kernels = (*self.multiscale_kernels, self.attention_kernel, self.token_attention_kernel)
+        if not self.multiscale_kernels or any(k < 1 or k % 2 == 0 for k in kernels):
+            found.append(f"kernel sizes must be odd and >= 1: {kernels}")
+        if self.attention_heads >= 1 and self.token_dim % self.attention_heads:
+            found.append(f"token_dim {self.token_dim} is not divisible by {self.attention_heads} heads")
+        if not (0 <= self.dropout < 1 and 0 <= self.spatial_dropout < 1):
+            found.append("dropout rates must be in [0, 1)")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples become lists)."""
+        data = asdict(self)
+        data["multiscale_kernels"] = list(self.multiscale_kernels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AutoencoderPreset:
+        """Rebuild a preset saved by `to_dict`; fields it lacks take their defaults.
+
+        Unknown keys are an error rather than ignored: they mean the JSON was written by a
+        newer or different architecture, and silently dropping them would build the wrong model.
+        """
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown preset fields {unknown}; known: {sorted(known)}")
+        values = dict(data)
+        if "multiscale_kernels" in values:
+            values["multiscale_kernels"] = tuple(values["multiscale_kernels"])
+        return cls(**values)
+
+
+PRESETS: dict[str, AutoencoderPreset] = {
+    preset.name: preset
+    for preset in (
+        AutoencoderPreset(),
+        AutoencoderPreset(
+            name="small",
+            stem_channels=48,
+            block2_channels=32,
+            block3_channels=32,
+            token_channels=8,
+            attention_heads=4,
+            transformer_layers=2,
+            feedforward_size=32,
+        ),
+        AutoencoderPreset(
+            name="tiny",
+            stem_channels=8,
+            block2_channels=8,
+            block3_channels=8,
+            token_channels=4,
+            attention_reduction=2,
+            attention_heads=2,
+            transformer_layers=1,
+            feedforward_size=8,
+            reduced_token_dim=8,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> AutoencoderPreset:
+    """The registered preset called `name`."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,157 @@
+"""The context autoencoder and its presets: shapes, size, gradients, batch independence."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from cae.autoencoder import ContextAutoencoder, MultiScaleBlock, center_crop
+from cae.presets import PRESETS, AutoencoderPreset, get_preset
+
+# (bands, latent size d, temporal reduction R) of the built-in modalities.
+S2 = (10, 9, 6)
+S1 = (2, 2, 7)
+
+
+def batch(size: int, bands: int, patch: int = 15, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random patches in [0, 1] and cumulative day offsets starting at 0."""
+    generator = torch.Generator().manual_seed(seed)
+    patches = torch.rand(size, 11, bands, patch, patch, generator=generator)
+    gaps = torch.randint(1, 20, (size, 11), generator=generator)
+    gaps[:, 0] = 0
+    return patches, gaps.cumsum(dim=1)
+
+
+def build(preset: AutoencoderPreset, modality: tuple[int, int, int] = S2) -> ContextAutoencoder:
+    torch.manual_seed(0)
+    bands, latent_dim, reduction = modality
+    return ContextAutoencoder(bands, latent_dim, reduction, preset)
+
+
+def test_paper_preset_builds_the_documented_shapes():
+    model = build(get_preset("paper")).eval()
+    patches, days = batch(2, bands=10)
+    with torch.no_grad():
+        token_maps = model.frame_encoder(patches.flatten(0, 1))
+        recon, latent = model(patches, days)
+    assert token_maps.shape == (22, 16, 4, 4)
+    assert model.preset.token_dim == 256
+    assert latent.shape == (2, 9)
+    assert recon.shape == (2, 11, 10, 15, 15)
+
+
+def test_paper_preset_has_about_3_7_million_parameters_for_s2():
+    parameters = sum(p.numel() for p in build(get_preset("paper")).parameters())
+    assert parameters == pytest.approx(3.7e6, rel=0.1)
+
+
+def test_paper_preset_trains_on_cpu_with_finite_gradients():
+    model = build(get_preset("paper")).train()
+    patches, days = batch(16, bands=10)
+    recon, latent = model(patches, days)
+    ((recon - patches).abs().mean() + latent.mean()).backward()
+    without_finite_gradient = [
+        name for name, parameter in model.named_parameters()
+        if parameter.grad is None or not parameter.grad.isfinite().all()
+    ]
+    assert without_finite_gradient == []
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_latent_does_not_depend_on_the_rest_of_the_batch(name):
+    model = build(PRESETS[name]).eval()
+    patches, days = batch(7, bands=10)
+    with torch.no_grad():
+        together = model.encode(patches, days)
+        alone = model.encode(patches[3:4], days[3:4])
+    torch.testing.assert_close(alone, together[3:4], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "modality", [S2, (6, 9, 6), S1, (1, 2, 7)], ids=["s2", "s2-6-bands", "s1", "s1-1-band"]
+)
+@pytest.mark.parametrize("name", ["small", "tiny"])
+def test_reconstructions_are_whole_patches_in_the_unit_range(name, modality):
+    bands, latent_dim, _ = modality
+    model = build(PRESETS[name], modality).eval()
+    patches, days = batch(3, bands=bands)
+    with torch.no_grad():
+        recon, latent = model(patches, days)
+    assert recon.shape == (3, 11, bands, 15, 15)
+    assert latent.shape == (3, latent_dim)
+    assert recon.min() >= 0 and recon.max() <= 1
+    assert (latent > 0).all()  # Softplus
+
+
+def test_decode_inverts_the_shapes_of_encode():
+    model = build(PRESETS["tiny"], S1).eval()
+    patches, days = batch(4, bands=2)
+    with torch.no_grad():
+        latent = model.encode(patches, days)
+        assert model.decode(latent, days).shape == patches.shape
+
+
+def test_latent_depends_on_the_day_offsets_and_clamps_them_to_the_table():
+    model = build(PRESETS["tiny"]).eval()
+    patches, days = batch(2, bands=10)
+    far = torch.arange(11).repeat(2, 1) * 60  # up to 600 days
+    with torch.no_grad():
+        assert not torch.allclose(model.encode(patches, days), model.encode(patches, days * 2))
+        torch.testing.assert_close(model.encode(patches, far), model.encode(patches, far.clamp(max=200)))
+
+
+def test_encode_rejects_patches_of_the_wrong_shape():
+    model = build(PRESETS["tiny"])
+    patches, days = batch(2, bands=4)
+    with pytest.raises(ValueError, match="patches must be"):
+        model.encode(patches, days)
+
+
+def test_unpadded_first_block_takes_a_halo_and_matches_the_tile():
+    preset = dataclasses.replace(PRESETS["tiny"], name="tiny-unpadded", pad_multiscale=False)
+    model = build(preset).eval()
+    assert model.input_size == 21
+    patches, days = batch(2, bands=10, patch=21)
+    with torch.no_grad():
+        recon, latent = model(patches, days)
+    assert recon.shape == (2, 11, 10, 15, 15) and latent.shape == (2, 9)
+
+    # Unpadded branches give the same values on a patch as over the whole tile it is cut from.
+    block = MultiScaleBlock(4, 4, (3, 7), reduction=2, attention_kernel=7, padded=False)
+    tile = torch.randn(1, 4, 30, 30)
+    top, left = 5, 8
+    patch = tile[..., top : top + 21, left : left + 21]
+    with torch.no_grad():
+        for branch in block.branches:
+            over_tile = center_crop(branch(tile), 30 - 6)[..., top : top + 15, left : left + 15]
+            torch.testing.assert_close(center_crop(branch(patch), 15), over_tile)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_through_json(name):
+    preset = PRESETS[name]
+    assert AutoencoderPreset.from_dict(json.loads(json.dumps(preset.to_dict()))) == preset
+
+
+def test_from_dict_fills_missing_fields_and_rejects_unknown_ones():
+    data = PRESETS["small"].to_dict()
+    del data["pad_multiscale"]
+    assert AutoencoderPreset.from_dict(data).pad_multiscale is True
+    with pytest.raises(ValueError, match="unknown preset fields"):
+        AutoencoderPreset.from_dict({**data, "colour": "blue"})
+
+
+def test_get_preset_names_the_valid_presets():
+    assert get_preset("paper") == AutoencoderPreset()
+    with pytest.raises(ValueError, match="paper, small, tiny"):
+        get_preset("huge")
+
+
+def test_a_preset_that_cannot_build_a_model_is_rejected():
+    with pytest.raises(ValueError, match="not divisible"):
+        AutoencoderPreset(name="bad", token_channels=3, attention_heads=5)
+    with pytest.raises(ValueError, match="odd"):
+        AutoencoderPreset(name="bad", multiscale_kernels=(3, 6))
