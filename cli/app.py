@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from cae import __version__
@@ -52,12 +51,12 @@ def run(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         result = app(args=argv, prog_name="cae", standalone_mode=False)
-    except click.exceptions.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         error_console.print("[red]aborted[/red]")
         return 1
+    except typer.TyperException as error:  # usage errors: Typer prints them with a hint
+        error.show()
+        return error.exit_code
     except InputError as error:
         if debug:
             raise

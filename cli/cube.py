@@ -64,20 +64,18 @@ def check(
 
 def stack_table(stack) -> Table:
     """One row per prepared modality: what it holds and how much of it is usable."""
-    from cae.cube.grid import crs_of
+    from cae.cube.grid import crs_label, crs_of
 
     table = Table(title=f"Cubes on the time axis of {stack.time_axis}")
     for column in ("modality", "bands", "grid", "CRS", "dates", "valid pixels", "missing dates"):
         table.add_column(column)
     for name, prepared in stack.modalities.items():
-        crs = crs_of(prepared.values)
-        epsg = crs.to_epsg(min_confidence=25) if crs is not None else None
         missing = "-" if prepared.offset_days is None else str(int((~(prepared.offset_days == prepared.offset_days)).sum()))
         table.add_row(
             name,
             " ".join(prepared.bands),
             f"{prepared.values.sizes['y']} x {prepared.values.sizes['x']}",
-            f"EPSG:{epsg}" if epsg else (crs.name if crs else "?"),
+            crs_label(crs_of(prepared.values)),
             str(prepared.values.sizes["time"]),
             f"{float(prepared.valid.mean()):.1%}",
             missing,

@@ -139,10 +139,9 @@ class PatchCutter:
 
 def fill_with_patch_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Replace invalid entries by the patch's per-band mean over valid ones (0 if none)."""
-    weights = mask[:, None].astype(np.float32)  # (11, 1, 15, 15)
-    clean = np.where(mask[:, None], values, 0.0)
-    count = weights.sum(axis=(0, 2, 3))  # (C,)
-    mean = np.divide(clean.sum(axis=(0, 2, 3)), count, out=np.zeros_like(count), where=count > 0)
+    count = int(mask.sum())  # the mask is per pixel, so the same for every band
+    clean = np.where(mask[:, None], values, 0.0)  # (11, C, 15, 15)
+    mean = clean.sum(axis=(0, 2, 3)) / count if count else np.zeros(values.shape[1])  # (C,)
     return np.where(mask[:, None], values, mean[None, :, None, None]).astype(np.float32)
 
 

@@ -54,3 +54,12 @@ def with_crs(cube: xr.Dataset, crs) -> xr.Dataset:
 
     wkt = crs if isinstance(crs, str) else crs.to_wkt()
     return cube.rio.write_crs(wkt)
+
+
+def crs_label(crs) -> str:
+    """'EPSG:3035' where the CRS has a code (looking through a TOWGS84-bound CRS), else its name."""
+    if crs is None:
+        return "no CRS"
+    base = crs.source_crs if crs.is_bound and crs.source_crs is not None else crs
+    epsg = base.to_epsg(min_confidence=20)
+    return f"EPSG:{epsg}" if epsg else base.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from cae.cube.grid import crs_of, same_grid
+from cae.cube.grid import crs_label, crs_of, same_grid
 from cae.errors import CubeError
 from cae.modality import PATCH_SIZE, ModalitySpec
 
@@ -77,17 +77,9 @@ def check_same_grid(reference: xr.Dataset, other: xr.Dataset, names: tuple[str, 
         raise CubeError(
             [
                 f"the grids of {names[0]} ({reference.sizes['y']} x {reference.sizes['x']}, "
-                f"{_crs_label(reference)}) and {names[1]} ({other.sizes['y']} x {other.sizes['x']}, "
-                f"{_crs_label(other)}) differ; resample {names[1]} onto the grid of {names[0]} "
+                f"{crs_label(crs_of(reference))}) and {names[1]} ({other.sizes['y']} x {other.sizes['x']}, "
+                f"{crs_label(crs_of(other))}) differ; resample {names[1]} onto the grid of {names[0]} "
                 "(e.g. rioxarray's reproject_match)"
             ],
             "cubes",
         )
-
-
-def _crs_label(cube: xr.Dataset) -> str:
-    crs = crs_of(cube)
-    if crs is None:
-        return "no CRS"
-    epsg = crs.to_epsg(min_confidence=25)
-    return f"EPSG:{epsg}" if epsg else crs.name

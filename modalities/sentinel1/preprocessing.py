@@ -55,7 +55,7 @@ def preprocess_backscatter(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
     linear = xr.concat([to_linear_power(cube, name) for name in bands], dim="band")
     linear = linear.assign_coords(band=list(bands))
     # Valid where this acquisition itself was measured: smoothing may fill a gap, the mask does not.
-    valid = linear.notnull().all("band") & (linear > 0).all("band")
+    valid = (np.isfinite(linear) & (linear > 0)).all("band")
     if mask_variable is not None:
         valid = valid & ~invalid_from_mask_variable(cube, mask_variable)
     values = backscatter_to_unit_range(linear.where(linear > 0))

@@ -31,7 +31,7 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
             [f"band values look like digital numbers (median {median:.0f}); "
              "reflectance is expected: divide by 10000 or build the cube with `cae cube build`"]
         )
-    valid = values.notnull().all("band")
+    valid = np.isfinite(values).all("band")  # NaN and inf alike: clipping would hide inf
     parameters: dict = {"bands": list(bands), "clip": [0.0, 1.0]}
     if SCENE_CLASSIFICATION in cube.data_vars:
         scene = cube[SCENE_CLASSIFICATION]

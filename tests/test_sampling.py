@@ -1,0 +1,125 @@
+"""Samples (DESIGN 3): shapes, the centre-valid and span rules, mean fill, splits, inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cae.cube.prepare import prepare_modality
+from cae.modality import SamplingDefaults
+from cae.sampling import (
+    PatchCutter,
+    PatchIndex,
+    day_numbers,
+    fill_with_patch_mean,
+    inference_indices,
+    spatial_sites,
+    split_sites,
+    training_indices,
+)
+
+
+@pytest.fixture(scope="module")
+def prepared_romania(registry, romania_s2):
+    return prepare_modality(romania_s2, registry.spec("s2"))
+
+
+@pytest.fixture(scope="module")
+def romania_indices(registry, prepared_romania):
+    rng = np.random.default_rng(42)
+    return training_indices(prepared_romania.valid.values, prepared_romania.times, registry.spec("s2").sampling, rng)
+
+
+def test_real_samples_have_the_documented_shapes_and_no_nan(prepared_romania, romania_indices):
+    cutter = PatchCutter(prepared_romania)
+    assert len(romania_indices) > 100
+    for index in romania_indices[::7]:
+        sample = cutter.cut(index)
+        assert sample.values.shape == (11, 6, 15, 15) and sample.values.dtype == np.float32
+        assert sample.mask.shape == (11, 15, 15) and sample.mask.dtype == bool
+        assert sample.day_gaps.shape == (10,) and (sample.day_gaps > 0).all()
+        assert sample.day_offsets[0] == 0 and sample.day_offsets[-1] == sample.day_gaps.sum()
+        assert not np.isnan(sample.values).any()
+        assert sample.mask[5, 7, 7]  # the centre pixel is valid at the centre date
+
+
+def test_training_dates_are_11_sorted_draws_from_one_window_spanning_under_200_days(prepared_romania, romania_indices):
+    days = day_numbers(prepared_romania.times)
+    for index in romania_indices:
+        dates = np.array(index.dates)
+        assert len(dates) == 11 and (np.diff(dates) > 0).all()
+        assert any(start <= dates[0] and dates[-1] < start + 20 for start in range(0, len(days), 17))
+        assert days[dates[-1]] - days[dates[0]] < 200
+
+
+def test_training_windows_follow_the_strides():
+    valid = np.ones((60, 40, 40), dtype=bool)
+    times = np.datetime64("2020-01-01") + np.arange(60) * np.timedelta64(3, "D")
+    indices = training_indices(valid, times, SamplingDefaults(), np.random.default_rng(0))
+    # Time windows start at 0, 17, 34 (a 4th would end past 60); rows/cols 0, 9, 18 (27 + 15 > 40).
+    assert len(indices) == 3 * 3 * 3
+    assert sorted({(i.row, i.col) for i in indices}) == [(r, c) for r in (0, 9, 18) for c in (0, 9, 18)]
+    starts = sorted({min(i.dates) // 17 for i in indices})
+    assert starts == [0, 1, 2]
+    assert all(max(i.dates) < (min(i.dates) // 17) * 17 + 20 for i in indices)
+
+
+def test_samples_with_invalid_centre_or_long_span_are_dropped():
+    valid = np.ones((20, 15, 15), dtype=bool)
+    valid[:, 7, 7] = False
+    times = np.datetime64("2020-01-01") + np.arange(20) * np.timedelta64(3, "D")
+    assert training_indices(valid, times, SamplingDefaults(), np.random.default_rng(0)) == []
+    valid[:, 7, 7] = True
+    slow = np.datetime64("2020-01-01") + np.arange(20) * np.timedelta64(30, "D")  # 11 dates span >= 300 days
+    assert training_indices(valid, slow, SamplingDefaults(), np.random.default_rng(0)) == []
+    assert len(training_indices(valid, times, SamplingDefaults(), np.random.default_rng(0))) == 1
+
+
+def test_missing_values_are_filled_with_the_patch_band_mean():
+    values = np.zeros((11, 2, 15, 15), dtype=np.float32)
+    values[:, 0] = 0.2
+    values[:, 1] = 0.6
+    values[0, :, 0, 0] = np.nan
+    mask = np.ones((11, 15, 15), dtype=bool)
+    mask[0, 0, 0] = False
+    mask[1, 0, 0] = False
+    values[1, :, 0, 0] = [0.9, 0.9]  # present but masked: must not count in the mean
+    filled = fill_with_patch_mean(values, mask)
+    assert filled[0, 0, 0, 0] == pytest.approx(0.2) and filled[0, 1, 0, 0] == pytest.approx(0.6)
+    assert filled[1, 0, 0, 0] == pytest.approx(0.2)
+    assert not np.isnan(filled).any()
+    assert (fill_with_patch_mean(values, np.zeros_like(mask)) == 0).all()
+
+
+def test_inference_covers_every_pixel_date_with_full_context():
+    indices = list(inference_indices(n_times=14, height=17, width=16))
+    assert len(indices) == (14 - 10) * (17 - 14) * (16 - 14)
+    centres = {index.center for index in indices}
+    assert min(c[0] for c in centres) == 5 and max(c[0] for c in centres) == 8
+    assert {c[1] for c in centres} == {7, 8, 9} and {c[2] for c in centres} == {7, 8}
+    assert all(index.dates == tuple(range(index.dates[0], index.dates[0] + 11)) for index in indices)
+
+
+def test_inference_can_skip_positions_whose_centre_is_invalid():
+    valid = np.ones((11, 15, 15), dtype=bool)
+    assert list(inference_indices(11, 15, 15, valid)) == [PatchIndex(tuple(range(11)), 0, 0)]
+    valid[5, 7, 7] = False
+    assert list(inference_indices(11, 15, 15, valid)) == []
+
+
+def test_sites_split_whole_blocks_and_no_training_patch_crosses_into_another_split(prepared_romania):
+    sites = spatial_sites("romania", 100, 100, block=50)
+    assert len(sites) == 4
+    split = split_sites(sites, seed=42)
+    assert [len(split[name]) for name in ("train", "val", "test")] == [2, 1, 1]
+    assert split == split_sites(list(reversed(sites)), seed=42)  # independent of order
+    owner = np.full((100, 100), "", dtype=object)
+    for name, members in split.items():
+        for site in members:
+            owner[site.rows[0] : site.rows[1], site.cols[0] : site.cols[1]] = name
+    rng = np.random.default_rng(0)
+    for name, members in split.items():
+        for site in members:
+            for index in training_indices(prepared_romania.valid.values, prepared_romania.times, SamplingDefaults(), rng, site):
+                patch = owner[index.row : index.row + 15, index.col : index.col + 15]
+                assert (patch == name).all()
