@@ -1,0 +1,428 @@
+"""Training one modality's context autoencoder (stage 1) with Lightning.
+
+Lightning provides the engine: mixed precision on GPU, DDP over several GPUs, gradient
+clipping, early stopping, deterministic seeding and resumable training state. What is ours
+is the method: samples, losses, and the self-describing checkpoint (`cae.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from cae import __version__
+from cae.checkpoint import (
+    CURVE_FILE,
+    FORMAT_VERSION,
+    KIND,
+    METADATA_FILE,
+    atomic_write_json,
+    git_revision,
+    save_encoder_weights,
+)
+from cae.cube.io import open_cube
+from cae.cube.prepare import prepare_modality
+from cae.cube.stack import modality_of
+from cae.errors import InputError
+from cae.losses import center_mae, reconstruction_loss
+from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec, SamplingDefaults
+from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, sample_positions
+from cae.plugins import installed_modalities
+from cae.presets import AutoencoderPreset, get_preset
+from cae.sampling import PatchCutter, Site, spatial_sites, split_sites
+
+#: Lightning's own training state (model, optimiser, schedulers, loops): for --resume only.
+STATE_FILE = "training_state.ckpt"
+VALIDATION_METRIC = "val_center_mae"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run; saved in the checkpoint's JSON (DESIGN 4)."""
+
+    preset: str | None = None  # None: the modality's default preset
+    epochs: int = 200
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    weight_decay: float = 1.5e-4
+    #: Linear warm-up from 0.001 x lr over this many optimiser steps (length is our decision).
+    warmup_steps: int = 200
+    plateau_factor: float = 0.35
+    plateau_patience: int = 5
+    early_stopping_patience: int = 16
+    gradient_clip: float = 1.0
+    seed: int = 42
+    device: str = "auto"
+    #: Sites are square blocks of about this many pixels; whole sites go to one split.
+    site_block: int = 32
+    #: None: the modality's sampling defaults. Small cubes need denser sampling.
+    sampling: SamplingDefaults | None = None
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sampling": self.sampling.to_dict() if self.sampling else None}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class AutoencoderTask(L.LightningModule):
+    """Reconstruction training of one context autoencoder; validation on the centre MAE."""
+
+    def __init__(self, model: torch.nn.Module, spec: ModalitySpec, config: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.spec, self.config = model, spec, config
+        self._step_started = None
+
+    def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        reconstruction, _ = self.model(batch["values"], batch["day_offsets"])
+        total, parts = reconstruction_loss(reconstruction, batch["values"], batch["mask"], self.spec.loss_weights)
+        return total, parts, reconstruction
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        total, _, _ = self._losses(batch)
+        batch_size = batch["values"].shape[0]
+        now = time.perf_counter()
+        if self._step_started is not None:
+            self.log("samples_per_s", batch_size / (now - self._step_started), prog_bar=True, batch_size=batch_size)
+        self._step_started = now
+        self.log("train_loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
+        return total
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        total, _, reconstruction = self._losses(batch)
+        batch_size = batch["values"].shape[0]
+        self.log("val_loss", total, batch_size=batch_size, sync_dist=True)
+        error = center_mae(reconstruction.float(), batch["values"], batch["mask"])
+        self.log(VALIDATION_METRIC, error, prog_bar=True, batch_size=batch_size, sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        self._step_started = None
+
+    def configure_optimizers(self):
+        config = self.config
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        start = 1e-3
+
+        def warm_up(step: int) -> float:
+            if step >= config.warmup_steps:
+                return 1.0
+            return start + (1.0 - start) * step / max(config.warmup_steps, 1)
+
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, warm_up)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
+        return [optimizer], [
+            {"scheduler": warmup, "interval": "step"},
+            {"scheduler": plateau, "interval": "epoch", "monitor": VALIDATION_METRIC, "reduce_on_plateau": True},
+        ]
+
+
+class PatchData(L.LightningDataModule):
+    """Train (dates redrawn each epoch), validation and test samples of whole sites."""
+
+    def __init__(self, train: RedrawnPatchDataset, val: PatchDataset, test: PatchDataset, config: TrainConfig):
+        super().__init__()
+        self.train, self.val, self.test, self.config = train, val, test, config
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        self.train.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        return DataLoader(
+            self.train,
+            batch_size=self.config.batch_size,
+            shuffle=True,
+            generator=generator,
+            num_workers=self.config.num_workers,
+            drop_last=len(self.train) > self.config.batch_size,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=max(self.config.batch_size, 64), num_workers=self.config.num_workers)
+
+
+class EncoderCheckpointWriter(L.Callback):
+    """After each validation: keep the best weights, and rewrite the JSON and loss curve.
+
+    The history of metrics lives in this callback's state, which Lightning saves in the
+    training state, so a resumed run continues the same history.
+    """
+
+    def __init__(self, run_dir: Path, describe: dict[str, Any]) -> None:
+        self.run_dir, self.describe = run_dir, describe
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, Any] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        # The global torch generator drives dropout; restoring it makes a resumed run
+        # continue exactly as an uninterrupted one would.
+        return {"history": self.history, "best": self.best, "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history, self.best = list(state["history"]), dict(state["best"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def on_validation_end(self, trainer: L.Trainer, task: AutoencoderTask) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        if VALIDATION_METRIC not in metrics:
+            return
+        record = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "train_loss": _as_float(metrics.get("train_loss_epoch")),
+            "val_loss": _as_float(metrics.get("val_loss")),
+            VALIDATION_METRIC: _as_float(metrics[VALIDATION_METRIC]),
+            "learning_rate": trainer.optimizers[0].param_groups[0]["lr"],
+        }
+        self.history.append(record)
+        if not self.best or record[VALIDATION_METRIC] < self.best[VALIDATION_METRIC]:
+            digest = save_encoder_weights(task.model, self.run_dir)
+            self.best = {**record, "weights_sha256": digest}
+        self.write_metadata()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, task: AutoencoderTask) -> None:
+        """Save the resumable state once the epoch is complete (schedulers and early stopping included)."""
+        staging = self.run_dir / f".{STATE_FILE}.partial"
+        trainer.save_checkpoint(staging, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(staging, self.run_dir / STATE_FILE)
+
+    def write_metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        metadata = {
+            **self.describe,
+            "weights_sha256": self.best.get("weights_sha256"),
+            "best": {key: value for key, value in self.best.items() if key != "weights_sha256"},
+            "metrics": self.history,
+            **(extra or {}),
+        }
+        atomic_write_json(self.run_dir / METADATA_FILE, metadata)
+        plot_loss_curve(self.history, self.run_dir / CURVE_FILE, self.describe["modality"])
+        return metadata
+
+
+def _as_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def plot_loss_curve(history: list[dict[str, float]], path: Path, modality: str) -> None:
+    """Training loss and validation centre MAE per epoch, on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    epochs = [record["epoch"] for record in history]
+    figure, axis = plt.subplots(figsize=(6, 3.5), dpi=110)
+    train = [record["train_loss"] for record in history]
+    if any(value is not None for value in train):
+        axis.plot(epochs, [np.nan if v is None else v for v in train], label="training loss", marker=".")
+    axis.plot(epochs, [record[VALIDATION_METRIC] for record in history], label="validation centre MAE", marker=".")
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_title(f"{modality} autoencoder")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    staging = path.with_name(f".{path.stem}.partial.png")
+    figure.savefig(staging)
+    plt.close(figure)
+    os.replace(staging, path)
+
+
+def data_fingerprint(sources: dict[str, SourceCube]) -> str:
+    """sha256 over the prepared training arrays and their dates: what the model learnt from."""
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        source = sources[name]
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(source.cutter.days).tobytes())
+        digest.update(np.nan_to_num(source.cutter.values, nan=-1.0).tobytes())
+    return digest.hexdigest()
+
+
+def center_baselines(model: torch.nn.Module, dataset: PatchDataset, device: torch.device, batch_size: int = 64) -> dict[str, float]:
+    """Held-out centre MAE of the model and of predicting each patch's band means."""
+    if len(dataset) == 0:
+        return {}
+    model_error, mean_error, count = 0.0, 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=batch_size):
+            values, mask = batch["values"].to(device), batch["mask"].to(device)
+            reconstruction, _ = model(values, batch["day_offsets"].to(device))
+            target = values[:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]  # (B, C)
+            weights = mask[:, :, None].float()  # (B, 11, 1, 15, 15)
+            patch_mean = (values * weights).sum((1, 3, 4)) / weights.sum((1, 3, 4)).clamp(min=1)  # (B, C)
+            predicted = reconstruction[:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]
+            model_error += (predicted - target).abs().mean(1).sum().item()
+            mean_error += (patch_mean - target).abs().mean(1).sum().item()
+            count += values.shape[0]
+    return {"center_mae": model_error / count, "patch_mean_center_mae": mean_error / count, "samples": count}
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {device!r}; use cpu, cuda or auto")
+    return device
+
+
+def load_sources(modality: str, cubes: Sequence[str | os.PathLike]) -> tuple[ModalitySpec, dict[str, SourceCube]]:
+    """Open and prepare every training cube of one modality (each cube holds its own sites)."""
+    registry = installed_modalities()
+    spec = registry.spec(modality)
+    sources: dict[str, SourceCube] = {}
+    bands: tuple[str, ...] | None = None
+    for path in cubes:
+        cube = open_cube(path)
+        found = modality_of(cube, registry, str(path))
+        if found != modality:
+            raise InputError(f"{path} holds {found}, not {modality}")
+        prepared = prepare_modality(cube, spec, source=str(path))
+        if bands is not None and prepared.bands != bands:
+            raise InputError(f"{path} has bands {prepared.bands}, the other cubes {bands}; train on cubes with the same bands")
+        bands = prepared.bands
+        name = Path(path).name
+        if name in sources:
+            name = f"{name}#{len(sources)}"
+        sources[name] = SourceCube(name, prepared, PatchCutter(prepared))
+    return spec, sources
+
+
+def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> dict[str, list[Site]]:
+    """Blocks of every cube, split whole into train/val/test; blocks shrink until there are 4."""
+    while True:
+        sites = [
+            site
+            for name, source in sources.items()
+            for site in spatial_sites(name, source.cutter.valid.shape[1], source.cutter.valid.shape[2], block)
+        ]
+        if len(sites) >= 4 or block <= 15:
+            break
+        block = max(block * 2 // 3, 15)
+    split = split_sites(sites, seed=seed)
+    if not split["val"]:
+        raise InputError("the cubes are too small to hold out validation sites; give larger or more cubes")
+    return split
+
+
+def train_encoder(
+    modality: str,
+    cubes: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
+    run_dir = Path(out)
+    state_path = run_dir / STATE_FILE
+    if resume and not state_path.exists():
+        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
+    if not resume and (run_dir / METADATA_FILE).exists():
+        raise InputError(f"{run_dir} already holds a trained encoder; use --resume to continue or another --out")
+    spec, sources = load_sources(modality, cubes)
+    preset = get_preset(config.preset or spec.default_preset)
+    config = replace(config, preset=preset.name)
+    sampling = config.sampling or spec.sampling
+    split = split_into_sites(sources, config.site_block, config.seed)
+    evaluation_rng = np.random.default_rng([config.seed, 1_000_003])
+    val = PatchDataset(sample_positions(sources, split["val"], sampling, evaluation_rng))
+    test = PatchDataset(sample_positions(sources, split["test"], sampling, evaluation_rng))
+    train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
+    if len(train) == 0 or len(val) == 0:
+        raise InputError(
+            f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
+            "valid centre pixels for the sampling settings"
+        )
+    bands = next(iter(sources.values())).prepared.bands
+    parameters = next(iter(sources.values())).prepared.parameters
+    # Lightning's start-up banner (accelerators found, tips) is noise next to our progress bar.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    model = spec.create_model(len(bands), preset)
+    registered = installed_modalities().get(modality)
+    describe = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "modality": modality,
+        "plugin": {"name": registered.plugin, "package": registered.package, "version": registered.version},
+        "bands": list(bands),
+        "preprocessing": parameters,
+        "preset": preset.to_dict(),
+        "latent_dim": spec.latent_dim,
+        "temporal_reduction": spec.temporal_reduction,
+        "loss_weights": spec.loss_weights.to_dict(),
+        "sampling": sampling.to_dict(),
+        "training": config.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": {
+            "cubes": [str(path) for path in cubes],
+            "fingerprint": data_fingerprint(sources),
+            "sites": {name: [site.name for site in members] for name, members in split.items()},
+            "samples": {"train_first_epoch": len(train), "val": len(val), "test": len(test)},
+        },
+        "cae_version": __version__,
+        "git_revision": git_revision(),
+    }
+    writer = EncoderCheckpointWriter(run_dir, describe)
+    device = resolve_device(config.device)
+    callbacks: list[L.Callback] = [
+        L.pytorch.callbacks.EarlyStopping(VALIDATION_METRIC, patience=config.early_stopping_patience, mode="min"),
+        writer,  # after early stopping, so the state it saves includes that epoch's check
+    ]
+    if progress:
+        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices="auto" if device == "cuda" else 1,
+        precision="bf16-mixed" if device == "cuda" else "32-true",
+        max_epochs=config.epochs,
+        max_steps=config.max_steps,
+        gradient_clip_val=config.gradient_clip,
+        deterministic=True if device == "cpu" else "warn",
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        reload_dataloaders_every_n_epochs=1,
+        num_sanity_val_steps=0,
+        default_root_dir=run_dir,
+    )
+    task = AutoencoderTask(model, spec, config)
+    data = PatchData(train, val, test, config)
+    trainer.fit(task, datamodule=data, ckpt_path=state_path if resume else None, weights_only=True if resume else None)
+    if not trainer.is_global_zero:
+        return TrainResult(run_dir)
+    from cae.checkpoint import load_encoder
+
+    best = load_encoder(run_dir, device="cpu")
+    metadata = writer.write_metadata({"test": center_baselines(best.model, test, torch.device("cpu"))})
+    return TrainResult(run_dir, metadata)
