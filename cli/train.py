@@ -11,7 +11,15 @@ DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto 
 
 
 def train(
-    modality: Annotated[str, typer.Option("--modality", "-m", help="Modality to train, e.g. s1 or s2 (see `cae modalities`).")],
+    modality: Annotated[
+        str | None, typer.Option("--modality", "-m", help="Modality to train, e.g. s1 or s2 (see `cae modalities`).")
+    ] = None,
+    fusion: Annotated[bool, typer.Option("--fusion", help="Train fusion over the trained encoders instead.")] = False,
+    runs: Annotated[Path, typer.Option("--runs", help="With --fusion: where to find trained encoders.")] = Path("runs"),
+    encoder: Annotated[
+        list[str] | None, typer.Option("--encoder", help="With --fusion: NAME=DIR, an encoder to use (repeatable).")
+    ] = None,
+    dims: Annotated[int, typer.Option("--dims", help="With --fusion: size of the fused embedding.")] = 7,
     cube: Annotated[
         list[Path] | None,
         typer.Option("--cube", help="Training cube (repeat for several sites). Default: the bundled real demo cube."),
@@ -26,27 +34,37 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<modality>.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last saved state.")] = False,
 ) -> None:
-    """Train one sensor's context-aware autoencoder and save a self-describing checkpoint.
+    """Train a sensor's context-aware autoencoder, or (--fusion) the fusion over trained ones.
 
-    Samples are 11 dates x 15 x 15 pixels around a centre pixel; whole spatial blocks
-    (sites) are held out for validation and test. The run folder gets encoder.safetensors,
-    encoder.json (bands, preprocessing, preset, metrics per epoch, held-out test scores)
-    and loss_curve.png.
+    [bold]cae train --modality s2[/bold]: samples are 11 dates x 15 x 15 pixels around a
+    centre pixel; whole spatial blocks (sites) are held out for validation and test. The run
+    folder gets encoder.safetensors, encoder.json (bands, preprocessing, preset, metrics per
+    epoch, held-out test scores) and loss_curve.png.
+
+    [bold]cae train --fusion --cube s2.zarr --cube s1.zarr[/bold]: the encoders of the cubes'
+    modalities are loaded frozen (found under --runs, or given with --encoder NAME=DIR) and
+    only the fusion transformer trains. Writes fusion.safetensors and fusion.json, which
+    records each encoder's content hash.
     """
     from cae.data import DEMO_CUBES, demo_cube_path
     from cae.errors import InputError
     from cae.plugins import installed_modalities
     from cae.training import TrainConfig, train_encoder
 
+    if fusion == (modality is not None):
+        raise InputError("give either --modality NAME (train an encoder) or --fusion (train fusion)")
+    settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed)
+    if learning_rate is not None:
+        settings["learning_rate"] = learning_rate
+    config = TrainConfig(**settings)
+    if fusion:
+        _train_fusion(cube, runs, encoder or [], dims, config, out or runs / "fusion", resume)
+        return
     installed_modalities().get(modality)  # an unknown name fails here, listing the installed ones
     if not cube:
         if modality not in DEMO_CUBES:
             raise InputError(f"no bundled demo cube for {modality}; give --cube")
         cube = [demo_cube_path(modality)]
-    settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed)
-    if learning_rate is not None:
-        settings["learning_rate"] = learning_rate
-    config = TrainConfig(**settings)
     result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume)
     test = result.metadata.get("test", {})
     console.print(f"saved the {modality} encoder in [bold]{result.run_dir}[/bold]")
@@ -54,4 +72,28 @@ def train(
         console.print(
             f"held-out centre MAE {test['center_mae']:.4f} "
             f"(predicting each patch's mean: {test['patch_mean_center_mae']:.4f}; {test['samples']} samples)"
+        )
+
+
+def _train_fusion(cubes, runs: Path, encoder_options: list[str], dims: int, config, out: Path, resume: bool) -> None:
+    from cae.data import demo_cube_path
+    from cae.errors import InputError
+    from cae.fusion.model import FusionPreset
+    from cae.fusion.training import train_fusion
+
+    encoders = {}
+    for option in encoder_options:
+        name, separator, folder = option.partition("=")
+        if not separator or not name or not folder:
+            raise InputError(f"--encoder takes NAME=DIR, got {option!r}")
+        encoders[name] = Path(folder)
+    result = train_fusion(
+        cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders,
+        preset=FusionPreset(embedding_dim=dims), resume=resume,
+    )
+    console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")
+    for name, scores in result.metadata.get("test", {}).items():
+        console.print(
+            f"{name}: held-out centre MAE through fusion {scores['fusion_center_mae']:.4f}, "
+            f"through its own autoencoder {scores['autoencoder_center_mae']:.4f} ({scores['samples']} samples)"
         )

@@ -1,4 +1,4 @@
-"""The demo on the bundled real cubes: validate them, train the S2 encoder, report.
+"""The demo on the bundled real cubes: validate them, train the S2 encoder and fusion, report.
 
 The demo cubes are small (1 km2), so training samples them more densely than the paper's
 defaults (which were set for large areas), with the `tiny` preset and a higher learning
@@ -43,3 +43,22 @@ def trained_or_train(modality: str, cube: Path, run_dir: Path, **changes):
     if (run_dir / METADATA_FILE).exists():
         return TrainResult(run_dir, read_metadata(run_dir)), False
     return train_encoder(modality, [cube], run_dir, demo_training_config(modality, **changes)), True
+
+
+def fused_or_fuse(cube: Path, runs: Path, **changes):
+    """The demo's fusion model over the encoders in `runs`: the existing one, else a new one.
+
+    On real data only: the bundled S1 and S2 cubes cover different places, so fusion runs
+    over the S2 encoder alone (fusion works for any number of modalities >= 1).
+    """
+    from cae.fusion.checkpoint import FUSION_METADATA
+    from cae.fusion.training import train_fusion
+    from cae.training import TrainResult
+
+    run_dir = runs / "fusion"
+    if (run_dir / FUSION_METADATA).exists():
+        import json
+
+        return TrainResult(run_dir, json.loads((run_dir / FUSION_METADATA).read_text())), False
+    config = demo_training_config("s2", **changes)
+    return train_fusion([cube], run_dir, config, runs=runs), True

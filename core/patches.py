@@ -1,4 +1,8 @@
-"""Torch datasets of samples cut from prepared cubes, for one modality's autoencoder."""
+"""Torch datasets of samples cut from prepared cubes, one or several modalities per place.
+
+A batch is a dict by modality name of dicts of tensors, so the stage-1 autoencoder and the
+stage-2 fusion read the same samples.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,52 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cae.modality import PreparedModality, SamplingDefaults
+from cae.modality import CENTER_DATE, PreparedModality, SamplingDefaults
 from cae.sampling import PatchCutter, PatchIndex, Site, training_indices
 
 
 @dataclass(frozen=True)
 class SourceCube:
-    """One prepared cube of the modality being trained, with a cutter for its samples."""
+    """The prepared modalities of one place, on the dates of `time_axis`, with their cutters."""
 
     name: str
-    prepared: PreparedModality
-    cutter: PatchCutter
+    time_axis: str
+    prepared: dict[str, PreparedModality]
+    cutters: dict[str, PatchCutter]
+
+    @classmethod
+    def of(cls, name: str, time_axis: str, prepared: dict[str, PreparedModality]) -> SourceCube:
+        return cls(name, time_axis, prepared, {key: PatchCutter(value) for key, value in prepared.items()})
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(T, H, W) validity of the time-axis modality: where samples may be centred."""
+        return self.cutters[self.time_axis].valid
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.prepared[self.time_axis].times
 
 
-def sample_tensors(cutter: PatchCutter, index: PatchIndex) -> dict[str, torch.Tensor]:
-    sample = cutter.cut(index)
-    return {
-        "values": torch.from_numpy(sample.values),  # (11, C, 15, 15)
-        "mask": torch.from_numpy(sample.mask),  # (11, 15, 15)
-        "day_offsets": torch.from_numpy(sample.day_offsets),  # (11,)
-    }
+def sample_tensors(source: SourceCube, index: PatchIndex) -> dict[str, dict[str, torch.Tensor]]:
+    """Every modality's part of one sample.
+
+    `gap_days` is the day gap between the modality's acquisition and the centre date (0 on
+    its own time axis); `present` is False where it had no acquisition within tolerance.
+    """
+    tensors = {}
+    for name, cutter in source.cutters.items():
+        sample = cutter.cut(index)
+        offsets = source.prepared[name].offset_days
+        gap = 0.0 if offsets is None else float(offsets[index.dates[CENTER_DATE]])
+        tensors[name] = {
+            "values": torch.from_numpy(sample.values),  # (11, C, 15, 15)
+            "mask": torch.from_numpy(sample.mask),  # (11, 15, 15)
+            "day_offsets": torch.from_numpy(sample.day_offsets),  # (11,)
+            "gap_days": torch.tensor(0.0 if np.isnan(gap) else gap),
+            "present": torch.tensor(not np.isnan(gap)),
+        }
+    return tensors
 
 
 class PatchDataset(Dataset):
@@ -42,7 +72,7 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         source, index = self.items[position]
-        return sample_tensors(source.cutter, index)
+        return sample_tensors(source, index)
 
 
 def sample_positions(
@@ -52,8 +82,7 @@ def sample_positions(
     positions = []
     for site in sites:
         source = sources[site.cube]
-        valid = source.cutter.valid
-        for index in training_indices(valid, source.prepared.times, sampling, rng, site):
+        for index in training_indices(source.valid, source.times, sampling, rng, site):
             positions.append((source, index))
     return positions
 
@@ -80,4 +109,4 @@ class RedrawnPatchDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         source, index = self.items[position]
-        return sample_tensors(source.cutter, index)
+        return sample_tensors(source, index)

@@ -40,7 +40,7 @@ from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec, SamplingDefaul
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, sample_positions
 from cae.plugins import installed_modalities
 from cae.presets import AutoencoderPreset, get_preset
-from cae.sampling import PatchCutter, Site, spatial_sites, split_sites
+from cae.sampling import Site, spatial_sites, split_sites
 
 #: Lightning's own training state (model, optimiser, schedulers, loops): for --resume only.
 STATE_FILE = "training_state.ckpt"
@@ -94,7 +94,8 @@ class AutoencoderTask(L.LightningModule):
         total, parts = reconstruction_loss(reconstruction, batch["values"], batch["mask"], self.spec.loss_weights)
         return total, parts, reconstruction
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor:
+        batch = batch[self.spec.name]
         total, _, _ = self._losses(batch)
         batch_size = batch["values"].shape[0]
         now = time.perf_counter()
@@ -104,7 +105,8 @@ class AutoencoderTask(L.LightningModule):
         self.log("train_loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
         return total
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+    def validation_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> None:
+        batch = batch[self.spec.name]
         total, _, reconstruction = self._losses(batch)
         batch_size = batch["values"].shape[0]
         self.log("val_loss", total, batch_size=batch_size, sync_dist=True)
@@ -115,23 +117,27 @@ class AutoencoderTask(L.LightningModule):
         self._step_started = None
 
     def configure_optimizers(self):
-        config = self.config
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-        start = 1e-3
+        return optimizers_for(self.model.parameters(), self.config)
 
-        def warm_up(step: int) -> float:
-            if step >= config.warmup_steps:
-                return 1.0
-            return start + (1.0 - start) * step / max(config.warmup_steps, 1)
 
-        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, warm_up)
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
-        )
-        return [optimizer], [
-            {"scheduler": warmup, "interval": "step"},
-            {"scheduler": plateau, "interval": "epoch", "monitor": VALIDATION_METRIC, "reduce_on_plateau": True},
-        ]
+def optimizers_for(parameters, config: TrainConfig):
+    """AdamW with a linear warm-up from 0.001 x lr, then reduce-on-plateau (DESIGN 4)."""
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    start = 1e-3
+
+    def warm_up(step: int) -> float:
+        if step >= config.warmup_steps:
+            return 1.0
+        return start + (1.0 - start) * step / max(config.warmup_steps, 1)
+
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, warm_up)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+    )
+    return [optimizer], [
+        {"scheduler": warmup, "interval": "step"},
+        {"scheduler": plateau, "interval": "epoch", "monitor": VALIDATION_METRIC, "reduce_on_plateau": True},
+    ]
 
 
 class PatchData(L.LightningDataModule):
@@ -158,15 +164,17 @@ class PatchData(L.LightningDataModule):
         return DataLoader(self.val, batch_size=max(self.config.batch_size, 64), num_workers=self.config.num_workers)
 
 
-class EncoderCheckpointWriter(L.Callback):
+class CheckpointWriter(L.Callback):
     """After each validation: keep the best weights, and rewrite the JSON and loss curve.
 
+    `save_weights(task, run_dir)` writes the weights worth keeping and returns their hash.
     The history of metrics lives in this callback's state, which Lightning saves in the
     training state, so a resumed run continues the same history.
     """
 
-    def __init__(self, run_dir: Path, describe: dict[str, Any]) -> None:
+    def __init__(self, run_dir: Path, describe: dict[str, Any], save_weights, metadata_file: str, title: str) -> None:
         self.run_dir, self.describe = run_dir, describe
+        self.save_weights, self.metadata_file, self.title = save_weights, metadata_file, title
         self.history: list[dict[str, float]] = []
         self.best: dict[str, Any] = {}
 
@@ -179,7 +187,7 @@ class EncoderCheckpointWriter(L.Callback):
         self.history, self.best = list(state["history"]), dict(state["best"])
         torch.set_rng_state(state["torch_rng"])
 
-    def on_validation_end(self, trainer: L.Trainer, task: AutoencoderTask) -> None:
+    def on_validation_end(self, trainer: L.Trainer, task: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
@@ -195,11 +203,11 @@ class EncoderCheckpointWriter(L.Callback):
         }
         self.history.append(record)
         if not self.best or record[VALIDATION_METRIC] < self.best[VALIDATION_METRIC]:
-            digest = save_encoder_weights(task.model, self.run_dir)
+            digest = self.save_weights(task, self.run_dir)
             self.best = {**record, "weights_sha256": digest}
         self.write_metadata()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, task: AutoencoderTask) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, task: L.LightningModule) -> None:
         """Save the resumable state once the epoch is complete (schedulers and early stopping included)."""
         staging = self.run_dir / f".{STATE_FILE}.partial"
         trainer.save_checkpoint(staging, weights_only=False)
@@ -214,8 +222,8 @@ class EncoderCheckpointWriter(L.Callback):
             "metrics": self.history,
             **(extra or {}),
         }
-        atomic_write_json(self.run_dir / METADATA_FILE, metadata)
-        plot_loss_curve(self.history, self.run_dir / CURVE_FILE, self.describe["modality"])
+        atomic_write_json(self.run_dir / self.metadata_file, metadata)
+        plot_loss_curve(self.history, self.run_dir / CURVE_FILE, self.title)
         return metadata
 
 
@@ -223,7 +231,7 @@ def _as_float(value) -> float | None:
     return None if value is None else float(value)
 
 
-def plot_loss_curve(history: list[dict[str, float]], path: Path, modality: str) -> None:
+def plot_loss_curve(history: list[dict[str, float]], path: Path, title: str) -> None:
     """Training loss and validation centre MAE per epoch, on a log scale."""
     import matplotlib
 
@@ -240,7 +248,7 @@ def plot_loss_curve(history: list[dict[str, float]], path: Path, modality: str) 
     axis.plot(epochs, [record[VALIDATION_METRIC] for record in history], label="validation centre MAE", marker=".")
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
-    axis.set_title(f"{modality} autoencoder")
+    axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
@@ -256,19 +264,25 @@ def data_fingerprint(sources: dict[str, SourceCube]) -> str:
     for name in sorted(sources):
         source = sources[name]
         digest.update(name.encode())
-        digest.update(np.ascontiguousarray(source.cutter.days).tobytes())
-        digest.update(np.nan_to_num(source.cutter.values, nan=-1.0).tobytes())
+        for modality in sorted(source.cutters):
+            cutter = source.cutters[modality]
+            digest.update(modality.encode())
+            digest.update(np.ascontiguousarray(cutter.days).tobytes())
+            digest.update(np.nan_to_num(cutter.values, nan=-1.0).tobytes())
     return digest.hexdigest()
 
 
-def center_baselines(model: torch.nn.Module, dataset: PatchDataset, device: torch.device, batch_size: int = 64) -> dict[str, float]:
-    """Held-out centre MAE of the model and of predicting each patch's band means."""
+def center_baselines(
+    model: torch.nn.Module, modality: str, dataset: PatchDataset, device: torch.device, batch_size: int = 64
+) -> dict[str, float]:
+    """Held-out centre MAE of the autoencoder and of predicting each patch's band means."""
     if len(dataset) == 0:
         return {}
     model_error, mean_error, count = 0.0, 0.0, 0
     model.eval()
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=batch_size):
+            batch = batch[modality]
             values, mask = batch["values"].to(device), batch["mask"].to(device)
             reconstruction, _ = model(values, batch["day_offsets"].to(device))
             target = values[:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]  # (B, C)
@@ -304,12 +318,14 @@ def load_sources(modality: str, cubes: Sequence[str | os.PathLike]) -> tuple[Mod
             raise InputError(f"{path} holds {found}, not {modality}")
         prepared = prepare_modality(cube, spec, source=str(path))
         if bands is not None and prepared.bands != bands:
-            raise InputError(f"{path} has bands {prepared.bands}, the other cubes {bands}; train on cubes with the same bands")
+            raise InputError(
+                f"{path} has bands {prepared.bands}, the other cubes {bands}; train on cubes with the same bands"
+            )
         bands = prepared.bands
         name = Path(path).name
         if name in sources:
             name = f"{name}#{len(sources)}"
-        sources[name] = SourceCube(name, prepared, PatchCutter(prepared))
+        sources[name] = SourceCube.of(name, modality, {modality: prepared})
     return spec, sources
 
 
@@ -319,7 +335,7 @@ def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> d
         sites = [
             site
             for name, source in sources.items()
-            for site in spatial_sites(name, source.cutter.valid.shape[1], source.cutter.valid.shape[2], block)
+            for site in spatial_sites(name, source.valid.shape[1], source.valid.shape[2], block)
         ]
         if len(sites) >= 4 or block <= 15:
             break
@@ -328,6 +344,46 @@ def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> d
     if not split["val"]:
         raise InputError("the cubes are too small to hold out validation sites; give larger or more cubes")
     return split
+
+
+def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, progress: bool) -> L.Trainer:
+    """A Lightning trainer with the method's settings: clipping, early stopping, precision."""
+    device = resolve_device(config.device)
+    callbacks: list[L.Callback] = [
+        L.pytorch.callbacks.EarlyStopping(
+            VALIDATION_METRIC, patience=config.early_stopping_patience, mode="min", check_on_train_epoch_end=False
+        ),
+        writer,  # after early stopping, so the state it saves includes that epoch's check
+    ]
+    if progress:
+        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # Lightning's start-up banner (accelerators found, tips) is noise next to our progress bar.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    return L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices="auto" if device == "cuda" else 1,
+        precision="bf16-mixed" if device == "cuda" else "32-true",
+        max_epochs=config.epochs,
+        max_steps=config.max_steps,
+        gradient_clip_val=config.gradient_clip,
+        deterministic=True if device == "cpu" else "warn",
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        reload_dataloaders_every_n_epochs=1,
+        num_sanity_val_steps=0,
+        default_root_dir=run_dir,
+    )
+
+
+def fit(trainer: L.Trainer, task: L.LightningModule, data: PatchData, writer: CheckpointWriter, state: Path | None) -> None:
+    """Train; then validate once more if --max-steps ended training before any validation."""
+    trainer.fit(task, datamodule=data, ckpt_path=state, weights_only=True if state else None)
+    if not writer.history:
+        trainer.validate(task, datamodule=data, verbose=False)
 
 
 def train_encoder(
@@ -360,10 +416,8 @@ def train_encoder(
             f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
             "valid centre pixels for the sampling settings"
         )
-    bands = next(iter(sources.values())).prepared.bands
-    parameters = next(iter(sources.values())).prepared.parameters
-    # Lightning's start-up banner (accelerators found, tips) is noise next to our progress bar.
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    first = next(iter(sources.values())).prepared[modality]
+    bands, parameters = first.bands, first.parameters
     L.seed_everything(config.seed, workers=True, verbose=False)
     model = spec.create_model(len(bands), preset)
     registered = installed_modalities().get(modality)
@@ -390,39 +444,17 @@ def train_encoder(
         "cae_version": __version__,
         "git_revision": git_revision(),
     }
-    writer = EncoderCheckpointWriter(run_dir, describe)
-    device = resolve_device(config.device)
-    callbacks: list[L.Callback] = [
-        L.pytorch.callbacks.EarlyStopping(VALIDATION_METRIC, patience=config.early_stopping_patience, mode="min"),
-        writer,  # after early stopping, so the state it saves includes that epoch's check
-    ]
-    if progress:
-        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu",
-        devices="auto" if device == "cuda" else 1,
-        precision="bf16-mixed" if device == "cuda" else "32-true",
-        max_epochs=config.epochs,
-        max_steps=config.max_steps,
-        gradient_clip_val=config.gradient_clip,
-        deterministic=True if device == "cpu" else "warn",
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        reload_dataloaders_every_n_epochs=1,
-        num_sanity_val_steps=0,
-        default_root_dir=run_dir,
+    writer = CheckpointWriter(
+        run_dir, describe, lambda task, folder: save_encoder_weights(task.model, folder), METADATA_FILE,
+        f"{modality} autoencoder",
     )
+    trainer = make_trainer(run_dir, config, writer, progress)
     task = AutoencoderTask(model, spec, config)
-    data = PatchData(train, val, test, config)
-    trainer.fit(task, datamodule=data, ckpt_path=state_path if resume else None, weights_only=True if resume else None)
+    fit(trainer, task, PatchData(train, val, test, config), writer, state_path if resume else None)
     if not trainer.is_global_zero:
         return TrainResult(run_dir)
     from cae.checkpoint import load_encoder
 
     best = load_encoder(run_dir, device="cpu")
-    metadata = writer.write_metadata({"test": center_baselines(best.model, test, torch.device("cpu"))})
+    metadata = writer.write_metadata({"test": center_baselines(best.model, modality, test, torch.device("cpu"))})
     return TrainResult(run_dir, metadata)

@@ -1,0 +1,119 @@
+"""Fusion checkpoints: fusion weights, and the exact encoders they were trained over.
+
+Each encoder is recorded by modality, plugin version, bands, preprocessing and the sha256
+of its weights. Loading refuses an encoder that differs in any of these: a fusion model
+is only meaningful over the very latents it learnt to fuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cae.checkpoint import EncoderCheckpoint, atomic_write_bytes, load_encoder, read_metadata, sha256_of
+from cae.checkpoint import WEIGHTS_FILE as ENCODER_WEIGHTS
+from cae.errors import InputError
+
+FUSION_WEIGHTS = "fusion.safetensors"
+FUSION_METADATA = "fusion.json"
+FUSION_KIND = "cae-fusion"
+
+#: Entries that describe the data a run saw, or how it was aligned for fusion, rather than
+#: how the encoder's input is computed.
+_NOT_ENCODER_INPUT = {"dates_dropped", "alignment_tolerance_days"}
+
+
+def encoder_record(checkpoint: EncoderCheckpoint) -> dict[str, Any]:
+    """What a fusion checkpoint remembers of one encoder."""
+    metadata = checkpoint.metadata
+    return {
+        "run_dir": str(checkpoint.run_dir.resolve()),
+        "weights_sha256": metadata["weights_sha256"],
+        "bands": metadata["bands"],
+        "preprocessing": comparable_preprocessing(metadata["preprocessing"]),
+        "plugin": metadata["plugin"],
+        "preset": metadata["preset"]["name"],
+        "latent_dim": metadata["latent_dim"],
+    }
+
+
+def comparable_preprocessing(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in parameters.items() if key not in _NOT_ENCODER_INPUT}
+
+
+def save_fusion_weights(model, run_dir: Path) -> str:
+    from safetensors.torch import save
+
+    data = save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
+    atomic_write_bytes(run_dir / FUSION_WEIGHTS, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FusionCheckpoint:
+    model: Any
+    encoders: dict[str, EncoderCheckpoint]
+    metadata: dict[str, Any]
+
+
+def verified_encoder(modality: str, record: dict[str, Any], run_dir: Path, device: str = "cpu") -> EncoderCheckpoint:
+    """Load the encoder at `run_dir` and check it is the one `record` describes."""
+    from cae.plugins import installed_modalities
+
+    registry = installed_modalities()
+    if modality not in registry.modalities:
+        plugin = record["plugin"]
+        raise InputError(
+            f"this fusion model needs modality {modality!r} (plugin {plugin['package']} {plugin['version']}), "
+            "which is not installed; install it or train fusion again without it"
+        )
+    if not (Path(run_dir) / ENCODER_WEIGHTS).exists():
+        raise InputError(f"the {modality} encoder this fusion model was trained over is gone from {run_dir}")
+    metadata = read_metadata(Path(run_dir))
+    problems = []
+    if sha256_of(Path(run_dir) / ENCODER_WEIGHTS) != record["weights_sha256"]:
+        problems.append("its weights changed (content hash differs)")
+    if metadata["bands"] != record["bands"]:
+        problems.append(f"its bands are {metadata['bands']}, not {record['bands']}")
+    if comparable_preprocessing(metadata["preprocessing"]) != record["preprocessing"]:
+        problems.append("its preprocessing differs")
+    if problems:
+        raise InputError(
+            f"the {modality} encoder in {run_dir} is not the one this fusion model was trained over: "
+            + "; ".join(problems)
+            + ". Train fusion again over the current encoders (`cae train --fusion`)"
+        )
+    return load_encoder(run_dir, device=device)
+
+
+def load_fusion(run_dir: str | os.PathLike, device: str = "cpu", encoder_dirs: dict[str, Path] | None = None) -> FusionCheckpoint:
+    """Rebuild a fusion model and its verified, frozen encoders (no pickle anywhere)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from cae.fusion.model import FusionModel, FusionPreset
+
+    run_dir = Path(run_dir)
+    path = run_dir / FUSION_METADATA
+    if not path.exists():
+        raise InputError(f"no fusion model in {run_dir} ({FUSION_METADATA} missing); train one with `cae train --fusion`")
+    metadata = json.loads(path.read_text())
+    if metadata.get("kind") != FUSION_KIND:
+        raise InputError(f"{path} does not describe a cae fusion model")
+    encoders = {
+        name: verified_encoder(name, record, (encoder_dirs or {}).get(name, Path(record["run_dir"])), device)
+        for name, record in metadata["encoders"].items()
+    }
+    weights = run_dir / FUSION_WEIGHTS
+    if sha256_of(weights) != metadata["weights_sha256"]:
+        raise InputError(f"{weights} does not match the hash in {FUSION_METADATA}")
+    model = FusionModel(
+        {name: record["latent_dim"] for name, record in metadata["encoders"].items()},
+        FusionPreset(**metadata["fusion_preset"]),
+    )
+    model.load_state_dict(load_file(weights, device=device), strict=True)
+    return FusionCheckpoint(model.to(device).eval(), encoders, metadata)

@@ -1,0 +1,239 @@
+"""Training fusion over frozen encoders (stage 2, DESIGN 5).
+
+Only the fusion layers train: the encoders and decoders of every modality are loaded from
+their checkpoints, frozen (no gradient, eval mode, not in the optimiser) and stay
+bit-identical. Adding a sensor therefore means training its encoder and this, nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cae import __version__
+from cae.checkpoint import EncoderCheckpoint, find_encoders, git_revision, load_encoder
+from cae.cube.stack import load_stack
+from cae.errors import InputError
+from cae.fusion.checkpoint import (
+    FUSION_KIND,
+    FUSION_METADATA,
+    comparable_preprocessing,
+    encoder_record,
+    load_fusion,
+    save_fusion_weights,
+)
+from cae.fusion.model import FusionModel, FusionPreset
+from cae.losses import center_mae, reconstruction_loss
+from cae.modality import ModalitySpec
+from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, sample_positions
+from cae.plugins import installed_modalities
+from cae.training import (
+    STATE_FILE,
+    VALIDATION_METRIC,
+    CheckpointWriter,
+    PatchData,
+    TrainConfig,
+    TrainResult,
+    data_fingerprint,
+    fit,
+    make_trainer,
+    optimizers_for,
+    split_into_sites,
+)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradients and eval mode (dropout off): the module is used, never changed."""
+    module.requires_grad_(False)
+    return module.eval()
+
+
+class FusionTask(L.LightningModule):
+    """Fuse frozen encoders' latents; reconstruct every modality through its frozen decoder."""
+
+    def __init__(
+        self, fusion: FusionModel, encoders: dict[str, nn.Module], specs: dict[str, ModalitySpec], time_axis: str, config: TrainConfig
+    ) -> None:
+        super().__init__()
+        self.fusion = fusion
+        self.encoders = nn.ModuleDict({name: freeze(model) for name, model in encoders.items()})
+        self.specs, self.time_axis, self.config = specs, time_axis, config
+
+    def train(self, mode: bool = True) -> FusionTask:
+        """Lightning switches the whole module to training mode; the encoders stay in eval."""
+        super().train(mode)
+        self.encoders.eval()
+        return self
+
+    def reconstruct(self, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(embedding (B, 7), each modality's reconstruction through fusion and its decoder)."""
+        with torch.no_grad():
+            latents = {name: self.encoders[name].encode(part["values"], part["day_offsets"]) for name, part in batch.items()}
+        embedding, predicted = self.fusion(
+            latents, {name: part["gap_days"] for name, part in batch.items()}, {name: part["present"] for name, part in batch.items()}
+        )
+        return embedding, {name: self.encoders[name].decode(predicted[name], batch[name]["day_offsets"]) for name in batch}
+
+    def _loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        _, reconstructions = self.reconstruct(batch)
+        losses = []
+        for name, reconstruction in reconstructions.items():
+            part = batch[name]
+            mask = part["mask"] & part["present"][:, None, None, None]  # a missing modality adds nothing
+            loss, _ = reconstruction_loss(reconstruction.float(), part["values"], mask, self.specs[name].fusion_loss_weights)
+            losses.append(loss)
+        return torch.stack(losses).mean(), reconstructions
+
+    def training_step(self, batch, batch_index: int) -> torch.Tensor:
+        total, _ = self._loss(batch)
+        self.log("train_loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=_batch_size(batch))
+        return total
+
+    def validation_step(self, batch, batch_index: int) -> None:
+        total, reconstructions = self._loss(batch)
+        size = _batch_size(batch)
+        self.log("val_loss", total, batch_size=size, sync_dist=True)
+        for name, reconstruction in reconstructions.items():
+            part = batch[name]
+            error = center_mae(reconstruction.float(), part["values"], part["mask"] & part["present"][:, None, None, None])
+            self.log(f"val_center_mae_{name}", error, batch_size=size, sync_dist=True)
+            if name == self.time_axis:
+                self.log(VALIDATION_METRIC, error, prog_bar=True, batch_size=size, sync_dist=True)
+
+    def configure_optimizers(self):
+        return optimizers_for(self.fusion.parameters(), self.config)
+
+
+def _batch_size(batch) -> int:
+    return next(iter(batch.values()))["values"].shape[0]
+
+
+def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dict[str, Path]:
+    """Encoders to fuse: those trained under `runs` for installed modalities, plus explicit ones."""
+    registry = installed_modalities()
+    found = {name: path for name, path in (find_encoders(runs) if runs else {}).items() if name in registry.modalities}
+    found.update(explicit or {})
+    if not found:
+        raise InputError(f"no trained encoder found{' in ' + str(runs) if runs else ''}; train one with `cae train --modality`")
+    return found
+
+
+def check_matches(encoder: EncoderCheckpoint, prepared) -> None:
+    """The cube must be prepared exactly as the encoder's training data was."""
+    if tuple(encoder.metadata["bands"]) != tuple(prepared.bands):
+        raise InputError(
+            f"the {encoder.modality} cube has bands {list(prepared.bands)}, but its encoder was trained on "
+            f"{encoder.metadata['bands']}"
+        )
+    if comparable_preprocessing(encoder.metadata["preprocessing"]) != comparable_preprocessing(prepared.parameters):
+        raise InputError(f"the {encoder.modality} cube is preprocessed differently from its encoder's training data")
+
+
+def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str, float]]:
+    """Held-out centre MAE per modality: through fusion, and through the modality's own autoencoder."""
+    sums: dict[str, list[float]] = {}
+    task.eval()
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=64):
+            _, reconstructions = task.reconstruct(batch)
+            for name, reconstruction in reconstructions.items():
+                part = batch[name]
+                mask = part["mask"] & part["present"][:, None, None, None]
+                count = int(mask[:, 5, 7, 7].sum())
+                if count == 0:
+                    continue
+                alone, _ = task.encoders[name](part["values"], part["day_offsets"])
+                totals = sums.setdefault(name, [0.0, 0.0, 0])
+                totals[0] += float(center_mae(reconstruction, part["values"], mask)) * count
+                totals[1] += float(center_mae(alone, part["values"], mask)) * count
+                totals[2] += count
+    return {
+        name: {"fusion_center_mae": f / n, "autoencoder_center_mae": a / n, "samples": n}
+        for name, (f, a, n) in sums.items()
+    }
+
+
+def train_fusion(
+    cubes: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: TrainConfig = TrainConfig(),
+    *,
+    runs: Path | None = Path("runs"),
+    encoders: dict[str, Path] | None = None,
+    preset: FusionPreset = FusionPreset(),
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train fusion over the trained encoders of the modalities in `cubes` (one place)."""
+    run_dir = Path(out)
+    if resume and not (run_dir / STATE_FILE).exists():
+        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
+    if not resume and (run_dir / FUSION_METADATA).exists():
+        raise InputError(f"{run_dir} already holds a fusion model; use --resume to continue or another --out")
+    registry = installed_modalities()
+    stack = load_stack(cubes, registry)
+    available = resolve_encoders(runs, encoders)
+    missing = [name for name in stack.modalities if name not in available]
+    if missing:
+        raise InputError(f"no trained encoder for {', '.join(missing)}; train it with `cae train --modality {missing[0]}`")
+    unused = [name for name in available if name not in stack.modalities]
+    if encoders and any(name in unused for name in encoders):
+        raise InputError(f"no cube for {', '.join(n for n in unused if n in encoders)}; give one with --cube")
+    checkpoints = {name: load_encoder(available[name]) for name in stack.modalities}
+    for name, checkpoint in checkpoints.items():
+        check_matches(checkpoint, stack.modalities[name])
+    specs = {name: registry.spec(name) for name in stack.modalities}
+    sampling = config.sampling or specs[stack.time_axis].sampling
+    place = Path(cubes[0]).name
+    sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities))}
+    split = split_into_sites(sources, config.site_block, config.seed)
+    evaluation_rng = np.random.default_rng([config.seed, 1_000_003])
+    val = PatchDataset(sample_positions(sources, split["val"], sampling, evaluation_rng))
+    test = PatchDataset(sample_positions(sources, split["test"], sampling, evaluation_rng))
+    train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
+    describe: dict[str, Any] = {
+        "kind": FUSION_KIND,
+        "format_version": 1,
+        "modalities": list(stack.modalities),
+        "time_axis": stack.time_axis,
+        "encoders": {name: encoder_record(checkpoint) for name, checkpoint in checkpoints.items()},
+        "fusion_preset": preset.to_dict(),
+        "fusion_loss_weights": {name: spec.fusion_loss_weights.to_dict() for name, spec in specs.items()},
+        "sampling": sampling.to_dict(),
+        "training": replace(config, preset=None).to_dict(),
+        "parameters": sum(p.numel() for p in fusion.parameters()),
+        "data": {
+            "cubes": [str(path) for path in cubes],
+            "fingerprint": data_fingerprint(sources),
+            "sites": {name: [site.name for site in members] for name, members in split.items()},
+            "samples": {"train_first_epoch": len(train), "val": len(val), "test": len(test)},
+        },
+        "cae_version": __version__,
+        "git_revision": git_revision(),
+    }
+    writer = CheckpointWriter(
+        run_dir, describe, lambda task, folder: save_fusion_weights(task.fusion, folder), FUSION_METADATA,
+        f"fusion of {' + '.join(stack.modalities)}",
+    )
+    trainer = make_trainer(run_dir, config, writer, progress)
+    # The frozen encoders are in eval mode on purpose; Lightning's warning about it is noise.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    task = FusionTask(fusion, {name: c.model for name, c in checkpoints.items()}, specs, stack.time_axis, config)
+    fit(trainer, task, PatchData(train, val, test, config), writer, run_dir / STATE_FILE if resume else None)
+    if not trainer.is_global_zero:
+        return TrainResult(run_dir)
+    best = load_fusion(run_dir)
+    best_task = FusionTask(best.model, {name: c.model for name, c in best.encoders.items()}, specs, stack.time_axis, config)
+    return TrainResult(run_dir, writer.write_metadata({"test": fusion_scores(best_task, test)}))

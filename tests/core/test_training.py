@@ -1,0 +1,121 @@
+"""Stage-1 training on the real demo cubes, checkpoints that describe themselves, resuming."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from cae.checkpoint import CURVE_FILE, METADATA_FILE, WEIGHTS_FILE, find_encoders, load_encoder
+from cae.cli.app import run
+from cae.data import demo_cube_path
+from cae.demo import demo_training_config
+from cae.errors import InputError
+from cae.training import STATE_FILE, train_encoder
+from conftest import synthetic_cube
+
+
+@pytest.fixture(scope="module")
+def s2_run(tmp_path_factory):
+    """The tiny S2 encoder trained on the real Romania cube (shared by the tests below)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "s2"
+    return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2"), progress=False)
+
+
+@pytest.mark.slow
+def test_tiny_s2_beats_the_patch_mean_on_held_out_real_sites(s2_run):
+    test = s2_run.metadata["test"]
+    assert test["samples"] >= 30
+    assert test["center_mae"] < 0.8 * test["patch_mean_center_mae"], test
+
+
+@pytest.mark.slow
+def test_s1_trains_on_the_real_poland_vh_cube_and_beats_the_patch_mean(tmp_path):
+    result = train_encoder("s1", [demo_cube_path("s1")], tmp_path / "s1", demo_training_config("s1"), progress=False)
+    test = result.metadata["test"]
+    assert result.metadata["bands"] == ["VH"]
+    assert test["center_mae"] < 0.8 * test["patch_mean_center_mae"], test
+
+
+def test_checkpoint_describes_itself(s2_run):
+    metadata = json.loads((s2_run.run_dir / METADATA_FILE).read_text())
+    assert metadata["modality"] == "s2" and metadata["bands"] == ["B02", "B03", "B04", "B08", "B8A", "B11"]
+    assert metadata["plugin"]["package"] == "cae" and metadata["plugin"]["version"]
+    assert metadata["preset"]["name"] == "tiny"
+    assert metadata["preprocessing"]["invalid_scene_classes"] == [0, 1, 3, 8, 9, 10]
+    assert metadata["loss_weights"] == {"mae": 0.33, "ssim": 0.02, "sam": 0.65, "center_weight": 1.0}
+    assert len(metadata["data"]["fingerprint"]) == 64
+    assert metadata["git_revision"]
+    epochs = [record["epoch"] for record in metadata["metrics"]]
+    assert epochs == list(range(len(epochs))) and len(epochs) >= 2
+    assert metadata["best"]["val_center_mae"] == min(r["val_center_mae"] for r in metadata["metrics"])
+    sites = metadata["data"]["sites"]
+    assert not set(sites["train"]) & (set(sites["val"]) | set(sites["test"]))
+    assert (s2_run.run_dir / CURVE_FILE).stat().st_size > 1000
+
+
+def test_checkpoint_loads_without_pickle_and_reproduces_the_latents(s2_run):
+    first = load_encoder(s2_run.run_dir)
+    second = load_encoder(s2_run.run_dir)
+    patches = torch.rand(3, 11, 6, 15, 15)
+    days = torch.arange(11).repeat(3, 1) * 10
+    with torch.no_grad():
+        np.testing.assert_array_equal(first.model.encode(patches, days), second.model.encode(patches, days))
+    assert first.bands == ("B02", "B03", "B04", "B08", "B8A", "B11")
+
+
+def test_changed_or_pickled_weights_are_refused(s2_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(s2_run.run_dir, copy)
+    weights = copy / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(InputError, match="does not match the hash"):
+        load_encoder(copy)
+    torch.save({"weights": torch.zeros(3)}, weights)  # a pickle offered as weights
+    with pytest.raises(InputError):
+        load_encoder(copy)
+
+
+def test_modalities_lists_the_trained_encoder(s2_run, capsys):
+    runs = s2_run.run_dir.parent
+    assert find_encoders(runs) == {"s2": s2_run.run_dir}
+    assert run(["modalities", "--runs", str(runs)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert str(s2_run.run_dir)[:20] in out
+
+
+def test_training_resumed_from_its_state_continues_where_it_stopped(tmp_path):
+    config = demo_training_config("s2", max_steps=-1, epochs=2, sampling=replace(demo_training_config("s2").sampling, patch_stride=8))
+    run_dir = tmp_path / "run"
+    first = train_encoder("s2", [demo_cube_path("s2")], run_dir, config, progress=False)
+    assert (run_dir / STATE_FILE).exists()
+    steps = [record["step"] for record in first.metadata["metrics"]]
+    resumed = train_encoder("s2", [demo_cube_path("s2")], run_dir, replace(config, epochs=4), resume=True, progress=False)
+    history = resumed.metadata["metrics"]
+    assert [record["epoch"] for record in history] == [0, 1, 2, 3]
+    assert history[:2] == first.metadata["metrics"]
+    resumed_steps = [record["step"] for record in history]
+    assert resumed_steps[2] > steps[-1] and resumed_steps == sorted(set(resumed_steps))  # continued, not restarted
+    with pytest.raises(InputError, match="already holds a trained encoder"):
+        train_encoder("s2", [demo_cube_path("s2")], run_dir, config, progress=False)
+
+
+def test_vv_and_vh_train_together_on_a_synthetic_cube(tmp_path):
+    path = tmp_path / "synthetic_s1_vv_vh.nc"  # SYNTHETIC: no real VV images exist offline
+    cube = synthetic_cube({"VV": 0.08, "VH": 0.02}, n_times=40, height=40, width=40, attrs={"modality": "s1"})
+    cube.to_netcdf(path)
+    config = demo_training_config("s1", max_steps=6)
+    result = train_encoder("s1", [path], tmp_path / "run", config, progress=False)
+    assert result.metadata["bands"] == ["VV", "VH"]
+    model = load_encoder(result.run_dir).model
+    assert model.in_channels == 2 and model.latent_dim == 2
+
+
+def test_train_command_refuses_an_unknown_modality(capsys):
+    assert run(["train", "--modality", "landsat"]) == 2
+    assert "unknown modality 'landsat'" in capsys.readouterr().err
