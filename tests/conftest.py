@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from cae.cube.grid import with_crs
 from cae.cube.io import open_cube
 from cae.data import demo_cube_path
 from cae.plugins import installed_modalities
+
+# Wide Rich tables, so that assertions see whole names rather than wrapped pieces.
+os.environ["COLUMNS"] = "250"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"

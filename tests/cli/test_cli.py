@@ -44,8 +44,15 @@ def test_unknown_option_is_a_usage_error(capsys):
     assert "No such option" in capsys.readouterr().err
 
 
-def test_demo_validates_the_bundled_real_cubes(tmp_path, capsys):
-    assert run(["demo", "--out", str(tmp_path / "demo")]) == 0
-    out = capsys.readouterr().out
+def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    assert run(["demo", "--out", str(out_dir), "--max-steps", "9"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
     assert "EPSG:3035" in out and "EPSG:27704" in out
     assert "122" in out and "107" in out  # usable S2 dates, S1 dates
+    assert "held-out centre MAE of the S2 encoder" in out and "through the 7-d fused embedding" in out
+    assert (out_dir / "runs" / "s2" / "encoder.safetensors").exists()
+    assert (out_dir / "runs" / "fusion" / "fusion.safetensors").exists()
+    assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first trained
+    out = " ".join(capsys.readouterr().out.split())
+    assert "using the encoder trained earlier" in out and "using the fusion model trained earlier" in out
