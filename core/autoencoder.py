@@ -131,6 +131,30 @@ class MultiScaleBlock(nn.Module):
         return self.attention(self.fuse(torch.cat(scales, dim=1)))
 
 
+def _init_weights(module: nn.Module, gain: float) -> None:
+    """Zero-mean normal weights with variance gain**2 / fan_in and zero biases, in place.
+
+    Fan-in is the number of inputs one output sums: for a transposed convolution of stride s
+    that is in_channels * k**2 / s**2 on average. PyTorch's default (uniform with variance
+    1 / (3 fan_in), biases of the same size) shrinks the signal about 3-fold per layer and
+    lets the biases dominate; through the dozen layers here the differences between samples
+    fell 20- to 1000-fold before the latent and again before the output, and training found
+    only the dataset mean. He initialisation (gain sqrt(2), for the ReLU-like SiLU and
+    LeakyReLU) and LeCun initialisation (gain 1, for SELU and linear outputs) keep it.
+    """
+    if isinstance(module, nn.ConvTranspose2d):
+        kernel = module.weight.shape[2] * module.weight.shape[3]
+        stride = module.stride[0] * module.stride[1]
+        fan_in = module.in_channels * max(kernel / stride, 1.0)
+    elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        fan_in = module.weight[0].numel()
+    else:
+        return
+    nn.init.normal_(module.weight, std=gain / math.sqrt(fan_in))
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 def _pool(x: Tensor) -> Tensor:
     """3x3 max-pool with stride 1: keeps the size, spreads strong responses to neighbours."""
     return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
@@ -206,6 +230,13 @@ class FrameDecoder(nn.Module):
             preset.block2_channels, preset.stem_channels, preset.multiscale_kernels,
             preset.attention_reduction, preset.attention_kernel,
         )
+        # The encoder's multi-scale block has a residual; DESIGN's decoder "mirrors it", so
+        # this one gets one too (a 1x1 projection where the widths differ, 128 -> 149).
+        # Without it the block had to carry the whole signal through its branches.
+        self.skip = (
+            nn.Identity() if preset.block2_channels == preset.stem_channels
+            else nn.Conv2d(preset.block2_channels, preset.stem_channels, 1)
+        )
         # Model inputs are in [0, 1] by construction (DESIGN 2): reflectance clipped to [0, 1],
         # backscatter mapped from [-30, 5] dB. The paper does not say how the output is bounded
         # (the public code leaves it linear). A sigmoid keeps every reconstruction a valid input
@@ -224,7 +255,7 @@ class FrameDecoder(nn.Module):
         x = self.up1(x)  # (N, block3, 8, 8)
         x = x + _pool(self.block2(x))  # (N, block3, 8, 8)
         x = self.up2(x)  # (N, block2, 15, 15)
-        x = self.multiscale(x)  # (N, stem, 15, 15)
+        x = self.skip(x) + _pool(self.multiscale(x))  # (N, stem, 15, 15)
         return self.head(x)  # (N, C, 15, 15)
 
 
@@ -262,8 +293,16 @@ class ContextAutoencoder(nn.Module):
             dim_feedforward=preset.feedforward_size,
             dropout=preset.dropout,
             batch_first=True,
+            # Pre-norm (decision; the paper does not say which): the tokens pass the layers
+            # on a residual path that no LayerNorm sits on, so what a frame's content adds
+            # to its token reaches the reduction as is. Post-norm re-normalised every token
+            # after each layer, and with the day embedding dominating the sum at the start,
+            # the content part was squashed and the latent ended up nearly constant.
+            norm_first=True,
         )
-        self.transformer = nn.TransformerEncoder(layer, num_layers=preset.transformer_layers)
+        self.transformer = nn.TransformerEncoder(
+            layer, num_layers=preset.transformer_layers, enable_nested_tensor=False
+        )
 
         self.reduce_features = nn.Sequential(nn.Linear(token_dim, reduced), nn.SELU())
         self.reduce_time = nn.Sequential(nn.Linear(N_DATES, temporal_reduction), nn.SELU())
@@ -276,6 +315,24 @@ class ContextAutoencoder(nn.Module):
         )
         self.expand_time = nn.Sequential(nn.Linear(temporal_reduction, N_DATES), nn.SELU())
         self.expand_features = nn.Sequential(nn.Linear(reduced, token_dim), nn.SELU())
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Signal-preserving initialisation (decision; the paper does not give one).
+
+        Convolutions of the frame CNNs: He (they feed SiLU or LeakyReLU, or a residual sum);
+        the attention gates inside CBAM keep PyTorch's default, they only scale. The linear
+        layers of the bottleneck: LeCun, the initialisation SELU is made for. The transformer
+        keeps PyTorch's own (Xavier) initialisation.
+        """
+        for cnn in (self.frame_encoder, self.frame_decoder):
+            for name, module in cnn.named_modules():
+                if ".attention." not in f".{name}.":
+                    _init_weights(module, math.sqrt(2.0))
+        _init_weights(self.frame_decoder.head[-2], 1.0)  # into the sigmoid, no ReLU-like
+        for block in (self.reduce_features, self.reduce_time, self.to_latent,
+                      self.from_latent, self.expand_time, self.expand_features):
+            _init_weights(block[0], 1.0)
 
     def _attend_over_time(self, tokens: Tensor, day_offsets: Tensor) -> Tensor:
         """Mix the 11 tokens of each sample, told how many days separate them.
