@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cae.modality import CENTER_DATE, PreparedModality, SamplingDefaults
-from cae.sampling import PatchCutter, PatchIndex, Site, training_indices
+from cae.sampling import PatchCutter, PatchIndex, Site, inference_indices, training_indices
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,23 @@ def sample_positions(
     for site in sites:
         source = sources[site.cube]
         for index in training_indices(source.valid, source.times, sampling, rng, site):
+            positions.append((source, index))
+    return positions
+
+
+def held_out_positions(
+    sources: dict[str, SourceCube], sites: Sequence[Site], spacing: int
+) -> list[tuple[SourceCube, PatchIndex]]:
+    """Evaluation positions in `sites`, as inference sees them (DESIGN 3): 11 consecutive
+    dates around every valid centre with full context, on a grid of `spacing` pixels.
+
+    Deterministic and dense, so held-out scores do not hinge on a few random date draws.
+    """
+    positions = []
+    for site in sites:
+        source = sources[site.cube]
+        n_times, height, width = source.valid.shape
+        for index in inference_indices(n_times, height, width, source.valid, site, spacing):
             positions.append((source, index))
     return positions
 

