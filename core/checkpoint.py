@@ -71,13 +71,12 @@ def git_revision() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def save_encoder_weights(model, run_dir: Path) -> str:
-    """Write the model's weights as safetensors; return their content hash (sha256)."""
+def save_weights(model, path: Path) -> str:
+    """Write the model's weights as safetensors, atomically; return their sha256."""
     from safetensors.torch import save
 
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    data = save(state)
-    atomic_write_bytes(run_dir / WEIGHTS_FILE, data)
+    data = save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
+    atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

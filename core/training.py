@@ -27,9 +27,10 @@ from cae.checkpoint import (
     FORMAT_VERSION,
     KIND,
     METADATA_FILE,
+    WEIGHTS_FILE,
     atomic_write_json,
     git_revision,
-    save_encoder_weights,
+    save_weights,
 )
 from cae.cube.io import open_cube
 from cae.cube.prepare import prepare_modality
@@ -39,7 +40,7 @@ from cae.losses import center_mae, reconstruction_loss
 from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec, SamplingDefaults
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
-from cae.presets import AutoencoderPreset, get_preset
+from cae.presets import get_preset
 from cae.sampling import Site, spatial_sites, split_sites
 
 #: Lightning's own training state (model, optimiser, schedulers, loops): for --resume only.
@@ -195,7 +196,7 @@ class CheckpointWriter(L.Callback):
         record = {
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
-            "train_loss": _as_float(metrics.get("train_loss_epoch")),
+            "train_loss": None,  # the epoch's mean exists only at its end: filled in then
             "val_loss": _as_float(metrics.get("val_loss")),
             VALIDATION_METRIC: _as_float(metrics[VALIDATION_METRIC]),
             "learning_rate": trainer.optimizers[0].param_groups[0]["lr"],
@@ -207,7 +208,13 @@ class CheckpointWriter(L.Callback):
         self.write_metadata()
 
     def on_train_epoch_end(self, trainer: L.Trainer, task: L.LightningModule) -> None:
-        """Save the resumable state once the epoch is complete (schedulers and early stopping included)."""
+        """Save the resumable state once the epoch is complete (schedulers and early stopping included).
+
+        The epoch's mean training loss exists only now, after its validation was recorded.
+        """
+        if self.history and self.history[-1]["epoch"] == trainer.current_epoch and trainer.is_global_zero:
+            self.history[-1]["train_loss"] = _as_float(trainer.callback_metrics.get("train_loss_epoch"))
+            self.write_metadata()
         staging = self.run_dir / f".{STATE_FILE}.partial"
         trainer.save_checkpoint(staging, weights_only=False)
         if trainer.is_global_zero:
@@ -269,6 +276,21 @@ def data_fingerprint(sources: dict[str, SourceCube]) -> str:
             digest.update(np.ascontiguousarray(cutter.days).tobytes())
             digest.update(np.nan_to_num(cutter.values, nan=-1.0).tobytes())
     return digest.hexdigest()
+
+
+def provenance(cubes, sources: dict[str, SourceCube], split: dict[str, list[Site]], datasets) -> dict[str, Any]:
+    """What a run learnt from and with which code: recorded in every checkpoint's JSON."""
+    train, val, test = datasets
+    return {
+        "data": {
+            "cubes": [str(path) for path in cubes],
+            "fingerprint": data_fingerprint(sources),
+            "sites": {name: [site.name for site in members] for name, members in split.items()},
+            "samples": {"train_first_epoch": len(train), "val": len(val), "test": len(test)},
+        },
+        "cae_version": __version__,
+        "git_revision": git_revision(),
+    }
 
 
 def center_baselines(
@@ -355,7 +377,7 @@ def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, p
         writer,  # after early stopping, so the state it saves includes that epoch's check
     ]
     if progress:
-        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+        callbacks.append(L.pytorch.callbacks.RichProgressBar())
     run_dir.mkdir(parents=True, exist_ok=True)
     # Lightning's start-up banner (accelerators found, tips) is noise next to our progress bar.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
@@ -433,17 +455,10 @@ def train_encoder(
         "sampling": sampling.to_dict(),
         "training": config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {
-            "cubes": [str(path) for path in cubes],
-            "fingerprint": data_fingerprint(sources),
-            "sites": {name: [site.name for site in members] for name, members in split.items()},
-            "samples": {"train_first_epoch": len(train), "val": len(val), "test": len(test)},
-        },
-        "cae_version": __version__,
-        "git_revision": git_revision(),
+        **provenance(cubes, sources, split, (train, val, test)),
     }
     writer = CheckpointWriter(
-        run_dir, describe, lambda task, folder: save_encoder_weights(task.model, folder), METADATA_FILE,
+        run_dir, describe, lambda task, folder: save_weights(task.model, folder / WEIGHTS_FILE), METADATA_FILE,
         f"{modality} autoencoder",
     )
     trainer = make_trainer(run_dir, config, writer, progress)

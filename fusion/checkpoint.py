@@ -7,13 +7,12 @@ is only meaningful over the very latents it learnt to fuse.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cae.checkpoint import EncoderCheckpoint, atomic_write_bytes, load_encoder, read_metadata, sha256_of
+from cae.checkpoint import EncoderCheckpoint, load_encoder, read_metadata, sha256_of
 from cae.checkpoint import WEIGHTS_FILE as ENCODER_WEIGHTS
 from cae.errors import InputError
 
@@ -42,14 +41,6 @@ def encoder_record(checkpoint: EncoderCheckpoint) -> dict[str, Any]:
 
 def comparable_preprocessing(parameters: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in parameters.items() if key not in _NOT_ENCODER_INPUT}
-
-
-def save_fusion_weights(model, run_dir: Path) -> str:
-    from safetensors.torch import save
-
-    data = save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
-    atomic_write_bytes(run_dir / FUSION_WEIGHTS, data)
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

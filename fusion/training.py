@@ -19,17 +19,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cae import __version__
-from cae.checkpoint import EncoderCheckpoint, find_encoders, git_revision, load_encoder
+from cae.checkpoint import EncoderCheckpoint, find_encoders, load_encoder, save_weights
 from cae.cube.stack import load_stack
 from cae.errors import InputError
 from cae.fusion.checkpoint import (
     FUSION_KIND,
     FUSION_METADATA,
+    FUSION_WEIGHTS,
     comparable_preprocessing,
     encoder_record,
     load_fusion,
-    save_fusion_weights,
 )
 from cae.fusion.model import FusionModel, FusionPreset
 from cae.losses import center_mae, reconstruction_loss
@@ -43,10 +42,10 @@ from cae.training import (
     PatchData,
     TrainConfig,
     TrainResult,
-    data_fingerprint,
     fit,
     make_trainer,
     optimizers_for,
+    provenance,
     split_into_sites,
 )
 
@@ -212,17 +211,10 @@ def train_fusion(
         "sampling": sampling.to_dict(),
         "training": replace(config, preset=None).to_dict(),
         "parameters": sum(p.numel() for p in fusion.parameters()),
-        "data": {
-            "cubes": [str(path) for path in cubes],
-            "fingerprint": data_fingerprint(sources),
-            "sites": {name: [site.name for site in members] for name, members in split.items()},
-            "samples": {"train_first_epoch": len(train), "val": len(val), "test": len(test)},
-        },
-        "cae_version": __version__,
-        "git_revision": git_revision(),
+        **provenance(cubes, sources, split, (train, val, test)),
     }
     writer = CheckpointWriter(
-        run_dir, describe, lambda task, folder: save_fusion_weights(task.fusion, folder), FUSION_METADATA,
+        run_dir, describe, lambda task, folder: save_weights(task.fusion, folder / FUSION_WEIGHTS), FUSION_METADATA,
         f"fusion of {' + '.join(stack.modalities)}",
     )
     trainer = make_trainer(run_dir, config, writer, progress)

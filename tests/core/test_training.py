@@ -53,6 +53,7 @@ def test_checkpoint_describes_itself(s2_run):
     assert metadata["git_revision"]
     epochs = [record["epoch"] for record in metadata["metrics"]]
     assert epochs == list(range(len(epochs))) and len(epochs) >= 2
+    assert all(record["train_loss"] > 0 for record in metadata["metrics"][:-1])  # the last may stop mid-epoch
     assert metadata["best"]["val_center_mae"] == min(r["val_center_mae"] for r in metadata["metrics"])
     sites = metadata["data"]["sites"]
     assert not set(sites["train"]) & (set(sites["val"]) | set(sites["test"]))
