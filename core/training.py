@@ -141,11 +141,11 @@ def optimizers_for(parameters, config: TrainConfig):
 
 
 class PatchData(L.LightningDataModule):
-    """Train (dates redrawn each epoch), validation and test samples of whole sites."""
+    """Train (dates redrawn each epoch) and validation samples of whole sites."""
 
-    def __init__(self, train: RedrawnPatchDataset, val: PatchDataset, test: PatchDataset, config: TrainConfig):
+    def __init__(self, train: RedrawnPatchDataset, val: PatchDataset, config: TrainConfig):
         super().__init__()
-        self.train, self.val, self.test, self.config = train, val, test, config
+        self.train, self.val, self.config = train, val, config
 
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -367,6 +367,25 @@ def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> d
     return split
 
 
+def check_run_dir(run_dir: Path, metadata_file: str, what: str, resume: bool) -> None:
+    """A new run never overwrites a finished one (`what` it holds); --resume needs a saved state."""
+    if resume and not (run_dir / STATE_FILE).exists():
+        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
+    if not resume and (run_dir / metadata_file).exists():
+        raise InputError(f"{run_dir} already holds {what}; use --resume to continue or another --out")
+
+
+def site_datasets(
+    sources: dict[str, SourceCube], sampling: SamplingDefaults, config: TrainConfig
+) -> tuple[dict[str, list[Site]], RedrawnPatchDataset, PatchDataset, PatchDataset]:
+    """Split the sources into sites; train, validation and test samples of those sites."""
+    split = split_into_sites(sources, config.site_block, config.seed)
+    train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
+    val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
+    test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))
+    return split, train, val, test
+
+
 def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, progress: bool) -> L.Trainer:
     """A Lightning trainer with the method's settings: clipping, early stopping, precision."""
     device = resolve_device(config.device)
@@ -418,19 +437,12 @@ def train_encoder(
 ) -> TrainResult:
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
-    state_path = run_dir / STATE_FILE
-    if resume and not state_path.exists():
-        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
-    if not resume and (run_dir / METADATA_FILE).exists():
-        raise InputError(f"{run_dir} already holds a trained encoder; use --resume to continue or another --out")
+    check_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume)
     spec, sources = load_sources(modality, cubes)
     preset = get_preset(config.preset or spec.default_preset)
     config = replace(config, preset=preset.name)
     sampling = config.sampling or spec.sampling
-    split = split_into_sites(sources, config.site_block, config.seed)
-    val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
-    test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))
-    train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
+    split, train, val, test = site_datasets(sources, sampling, config)
     if len(train) == 0 or len(val) == 0:
         raise InputError(
             f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
@@ -463,7 +475,7 @@ def train_encoder(
     )
     trainer = make_trainer(run_dir, config, writer, progress)
     task = AutoencoderTask(model, spec, config)
-    fit(trainer, task, PatchData(train, val, test, config), writer, state_path if resume else None)
+    fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
     if not trainer.is_global_zero:
         return TrainResult(run_dir)
     from cae.checkpoint import load_encoder

@@ -32,8 +32,8 @@ from cae.fusion.checkpoint import (
 )
 from cae.fusion.model import FusionModel, FusionPreset
 from cae.losses import center_mae, reconstruction_loss
-from cae.modality import ModalitySpec
-from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
+from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec
+from cae.patches import PatchDataset, SourceCube
 from cae.plugins import installed_modalities
 from cae.training import (
     STATE_FILE,
@@ -43,10 +43,11 @@ from cae.training import (
     TrainConfig,
     TrainResult,
     fit,
+    check_run_dir,
     make_trainer,
     optimizers_for,
     provenance,
-    split_into_sites,
+    site_datasets,
 )
 
 
@@ -147,7 +148,7 @@ def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str
             for name, reconstruction in reconstructions.items():
                 part = batch[name]
                 mask = part["mask"] & part["present"][:, None, None, None]
-                count = int(mask[:, 5, 7, 7].sum())
+                count = int(mask[:, CENTER_DATE, CENTER_PIXEL, CENTER_PIXEL].sum())
                 if count == 0:
                     continue
                 alone, _ = task.encoders[name](part["values"], part["day_offsets"])
@@ -174,10 +175,7 @@ def train_fusion(
 ) -> TrainResult:
     """Train fusion over the trained encoders of the modalities in `cubes` (one place)."""
     run_dir = Path(out)
-    if resume and not (run_dir / STATE_FILE).exists():
-        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
-    if not resume and (run_dir / FUSION_METADATA).exists():
-        raise InputError(f"{run_dir} already holds a fusion model; use --resume to continue or another --out")
+    check_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume)
     registry = installed_modalities()
     stack = load_stack(cubes, registry)
     available = resolve_encoders(runs, encoders)
@@ -194,10 +192,7 @@ def train_fusion(
     sampling = config.sampling or specs[stack.time_axis].sampling
     place = Path(cubes[0]).name
     sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities))}
-    split = split_into_sites(sources, config.site_block, config.seed)
-    val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
-    test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))
-    train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
+    split, train, val, test = site_datasets(sources, sampling, config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
     describe: dict[str, Any] = {
@@ -221,7 +216,7 @@ def train_fusion(
     # The frozen encoders are in eval mode on purpose; Lightning's warning about it is noise.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     task = FusionTask(fusion, {name: c.model for name, c in checkpoints.items()}, specs, stack.time_axis, config)
-    fit(trainer, task, PatchData(train, val, test, config), writer, run_dir / STATE_FILE if resume else None)
+    fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
     if not trainer.is_global_zero:
         return TrainResult(run_dir)
     best = load_fusion(run_dir)
