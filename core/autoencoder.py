@@ -25,10 +25,10 @@ from cae.presets import PRESETS, AutoencoderPreset
 TOKEN_SIZE = 4
 
 
-def center_crop(x: Tensor, size: int) -> Tensor:
-    """The central size x size window of the last two axes."""
-    start = (x.shape[-1] - size) // 2
-    return x[..., start : start + size, start : start + size]
+def crop(x: Tensor, height: int, width: int) -> Tensor:
+    """The central height x width window of the last two axes."""
+    top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
+    return x[..., top : top + height, left : left + width]
 
 
 class ChannelAttention(nn.Module):
@@ -111,7 +111,6 @@ class MultiScaleBlock(nn.Module):
         padded: bool = True,
     ):
         super().__init__()
-        self.padded = padded
         self.halo = 0 if padded else max(kernel_sizes) // 2
         self.branches = nn.ModuleList(
             nn.Sequential(
@@ -125,10 +124,14 @@ class MultiScaleBlock(nn.Module):
         )
         self.attention = CBAM(out_channels, reduction, attention_kernel)
 
+    def features(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W)
+        """Everything before the attention: the convolutions, which look only at neighbours."""
+        height, width = x.shape[-2] - 2 * self.halo, x.shape[-1] - 2 * self.halo
+        scales = [crop(branch(x), height, width) for branch in self.branches]
+        return self.fuse(torch.cat(scales, dim=1))
+
     def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W)
-        size = x.shape[-1] - 2 * self.halo
-        scales = [center_crop(branch(x), size) for branch in self.branches]
-        return self.attention(self.fuse(torch.cat(scales, dim=1)))
+        return self.attention(self.features(x))
 
 
 def _init_weights(module: nn.Module, gain: float) -> None:
@@ -192,13 +195,33 @@ class FrameEncoder(nn.Module):
             preset.token_attention_reduction, preset.token_attention_kernel,
         )
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, C, 15 + 2h, 15 + 2h)
-        x = self.stem(x)  # (N, stem, 15 + 2h, 15 + 2h)
-        x = center_crop(x, PATCH_SIZE) + _pool(self.multiscale(x))  # (N, stem, 15, 15)
+    @property
+    def halo(self) -> int:
+        """Pixels the input extends beyond the 15 x 15 patch on each side (0 when padded)."""
+        return self.multiscale.halo
+
+    def neighbourhood(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The layers before the first patch-global operation (CBAM's channel pooling).
+
+        (N, C, H + 2h, W + 2h) -> stem (N, stem, H, W) and multi-scale features (N, stem, H, W).
+        Each output pixel depends only on its neighbours, so with an unpadded first block
+        (h > 0) this runs once over a whole tile and gives every patch cut from the result
+        the values it would get on its own: the dense path of `cae embed`.
+        """
+        stem = self.stem(x)
+        height, width = x.shape[-2] - 2 * self.halo, x.shape[-1] - 2 * self.halo
+        return crop(stem, height, width), self.multiscale.features(stem)
+
+    def token(self, stem: Tensor, features: Tensor) -> Tensor:
+        """The rest of the frame encoder on 15 x 15 patches -> (N, token, 4, 4)."""
+        x = stem + _pool(self.multiscale.attention(features))  # (N, stem, 15, 15)
         x = self.down1(x)  # (N, block2, 7, 7)
         x = x + _pool(self.block2(x))  # (N, block2, 7, 7)
         x = self.down2(x)  # (N, block3, 4, 4)
         return self.to_token(x)  # (N, token, 4, 4)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, 15 + 2h, 15 + 2h) -> (N, token, 4, 4)
+        return self.token(*self.neighbourhood(x))
 
 
 class FrameDecoder(nn.Module):
@@ -243,7 +266,15 @@ class FrameDecoder(nn.Module):
         # value, as SSIM's constants (data range 1) assume, and keeps SAM away from the zero and
         # negative spectra a linear output can produce. Its cost: exact 0 and 1 (clipped values)
         # are reached only asymptotically, within 1e-3 at a logit of -7 or 7.
+        #
+        # The GroupNorm (one group: each frame normalised over its channels and pixels, so
+        # batch-independent) is our addition. Without it the residual sums of the decoder
+        # grew to magnitudes of 10-100 within 50 steps, the C-channel hidden layer of the
+        # head went negative on every pixel, its SiLU and the sigmoid stopped passing
+        # gradients, and the output froze at the data mean whatever the latent (measured on
+        # the tiny preset: the decoder's output did not change at all when the latent did).
         self.head = nn.Sequential(
+            nn.GroupNorm(1, preset.stem_channels),
             nn.Conv2d(preset.stem_channels, out_channels, 3, padding=1),
             nn.SiLU(),
             nn.Conv2d(out_channels, out_channels, 3, padding=1),
@@ -279,12 +310,11 @@ class ContextAutoencoder(nn.Module):
         self.latent_dim = latent_dim
         self.temporal_reduction = temporal_reduction
         self.preset = preset
-        halo = 0 if preset.pad_multiscale else max(preset.multiscale_kernels) // 2
-        #: Side of the input patches: 15, plus a halo when the first block is unpadded.
-        self.input_size = PATCH_SIZE + 2 * halo
         token_dim, reduced = preset.token_dim, preset.reduced_token_dim
 
         self.frame_encoder = FrameEncoder(in_channels, preset)
+        #: Side of the input patches: 15, plus a halo when the first block is unpadded.
+        self.input_size = PATCH_SIZE + 2 * preset.halo
         self.frame_decoder = FrameDecoder(in_channels, preset)
         self.day_embedding = nn.Embedding(preset.max_day_offset + 1, token_dim)
         layer = nn.TransformerEncoderLayer(
@@ -353,6 +383,14 @@ class ContextAutoencoder(nn.Module):
             raise ValueError(f"patches must be (B, {expected_text}), got {tuple(patches.shape)}")
         frames = patches.reshape(batch * dates, channels, height, width)  # (N, C, H, W)
         tokens = self.frame_encoder(frames).reshape(batch, dates, -1)  # (B, T, D)
+        return self.latent_from_tokens(tokens, day_offsets)
+
+    def latent_from_tokens(self, tokens: Tensor, day_offsets: Tensor) -> Tensor:
+        """(B, 11, D) frame tokens and (B, 11) day offsets -> (B, d) latents.
+
+        A frame's token does not depend on which window it sits in, so `cae embed` computes
+        each once and reuses it in the 11 windows that contain it.
+        """
         tokens = self._attend_over_time(tokens, day_offsets)  # (B, T, D)
         x = self.reduce_features(tokens)  # (B, T, r)
         x = self.reduce_time(x.transpose(1, 2))  # (B, r, R)

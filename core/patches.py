@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cae.modality import CENTER_DATE, PreparedModality, SamplingDefaults
+from cae.modality import CENTER_DATE, PATCH_SIZE, PreparedModality, SamplingDefaults
 from cae.sampling import PatchCutter, PatchIndex, Site, inference_indices, training_indices
 
 
@@ -27,8 +27,18 @@ class SourceCube:
     cutters: dict[str, PatchCutter]
 
     @classmethod
-    def of(cls, name: str, time_axis: str, prepared: dict[str, PreparedModality]) -> SourceCube:
-        return cls(name, time_axis, prepared, {key: PatchCutter(value) for key, value in prepared.items()})
+    def of(
+        cls, name: str, time_axis: str, prepared: dict[str, PreparedModality], halos: dict[str, int] | None = None
+    ) -> SourceCube:
+        """`halos`: pixels around the patch that each modality's encoder reads (0 if not given)."""
+        halos = halos or {}
+        cutters = {key: PatchCutter(value, halos.get(key, 0)) for key, value in prepared.items()}
+        return cls(name, time_axis, prepared, cutters)
+
+    @property
+    def halo(self) -> int:
+        """The widest halo of its modalities: how far inside a site a patch must lie."""
+        return max(cutter.halo for cutter in self.cutters.values())
 
     @property
     def valid(self) -> np.ndarray:
@@ -43,16 +53,21 @@ class SourceCube:
 def sample_tensors(source: SourceCube, index: PatchIndex) -> dict[str, dict[str, torch.Tensor]]:
     """Every modality's part of one sample.
 
-    `gap_days` is the day gap between the modality's acquisition and the centre date (0 on
-    its own time axis); `present` is False where it had no acquisition within tolerance.
+    `values` is the encoder's input (with its halo), `target` the 15 x 15 patch the decoder
+    reconstructs; `gap_days` is the day gap between the modality's acquisition and the
+    centre date (0 on its own time axis); `present` is False where it had no acquisition
+    within tolerance.
     """
     tensors = {}
     for name, cutter in source.cutters.items():
         sample = cutter.cut(index)
         offsets = source.prepared[name].offset_days
         gap = 0.0 if offsets is None else float(offsets[index.dates[CENTER_DATE]])
+        halo = cutter.halo
+        target = sample.values[..., halo : halo + PATCH_SIZE, halo : halo + PATCH_SIZE]
         tensors[name] = {
-            "values": torch.from_numpy(sample.values),  # (11, C, 15, 15)
+            "values": torch.from_numpy(sample.values),  # (11, C, 15 + 2h, 15 + 2h)
+            "target": torch.from_numpy(np.ascontiguousarray(target)),  # (11, C, 15, 15)
             "mask": torch.from_numpy(sample.mask),  # (11, 15, 15)
             "day_offsets": torch.from_numpy(sample.day_offsets),  # (11,)
             "gap_days": torch.tensor(0.0 if np.isnan(gap) else gap),
@@ -82,7 +97,7 @@ def sample_positions(
     positions = []
     for site in sites:
         source = sources[site.cube]
-        for index in training_indices(source.valid, source.times, sampling, rng, site):
+        for index in training_indices(source.valid, source.times, sampling, rng, site, source.halo):
             positions.append((source, index))
     return positions
 
@@ -99,7 +114,7 @@ def held_out_positions(
     for site in sites:
         source = sources[site.cube]
         n_times, height, width = source.valid.shape
-        for index in inference_indices(n_times, height, width, source.valid, site, spacing):
+        for index in inference_indices(n_times, height, width, source.valid, site, spacing, source.halo):
             positions.append((source, index))
     return positions
 

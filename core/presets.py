@@ -3,8 +3,9 @@
 A preset fixes the widths and depths of `cae.autoencoder.ContextAutoencoder`; the latent size
 and the temporal reduction belong to a modality and are constructor arguments instead. Presets
 are saved as JSON beside the weights, so a checkpoint says which architecture it holds.
-`paper` is the default and reproduces DESIGN section 4; `small` and `tiny` keep the same
-structure with fewer channels, for CPU work and tests.
+`paper` is the default and reproduces DESIGN section 4; `dense` is `paper` without padding in
+its first block, which lets `cae embed` share that block's work between overlapping patches;
+`small` and `tiny` keep the structure of `paper` with fewer channels, for CPU work and tests.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class AutoencoderPreset:
         problems = self.problems()
         if problems:
             raise ValueError(f"preset {self.name!r} is invalid: " + "; ".join(problems))
+
+    @property
+    def halo(self) -> int:
+        """Pixels the input reaches beyond the 15 x 15 patch on each side: 0 when padded."""
+        return 0 if self.pad_multiscale else max(self.multiscale_kernels) // 2
 
     @property
     def token_dim(self) -> int:
@@ -100,6 +106,9 @@ PRESETS: dict[str, AutoencoderPreset] = {
     preset.name: preset
     for preset in (
         AutoencoderPreset(),
+        # The paper's widths with an unpadded first block: inputs are 21 x 21 (a 3-pixel
+        # halo), and `cae embed` runs that block once per tile instead of once per patch.
+        AutoencoderPreset(name="dense", pad_multiscale=False),
         AutoencoderPreset(
             name="small",
             stem_channels=48,

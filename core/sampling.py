@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 from cae.modality import CENTER_DATE, CENTER_PIXEL, N_DATES, PATCH_SIZE, PreparedModality, SamplingDefaults
 
@@ -35,8 +36,9 @@ class PatchIndex:
 class Sample:
     """One modality's part of a sample.
 
-    `values` (11, C, 15, 15) has missing values filled with the patch's per-band mean (0
-    where a band has no valid value at all); `mask` (11, 15, 15) keeps them out of the
+    `values` (11, C, 15 + 2h, 15 + 2h) is the model input: the 15 x 15 patch plus the halo
+    h an unpadded encoder reads, with missing values filled (see `fill_invalid`); `mask`
+    (11, 15, 15) says which values of the patch are real, and keeps the others out of the
     loss. `day_offsets` (11,) are days since the first date, `day_gaps` (10,) the days
     between consecutive dates.
     """
@@ -74,24 +76,26 @@ def training_indices(
     sampling: SamplingDefaults,
     rng: np.random.Generator,
     site: Site | None = None,
+    halo: int = 0,
 ) -> list[PatchIndex]:
     """Training sample positions inside `site` (the whole cube when None).
 
     Slides a window of `window_dates` dates (stride `window_stride`) and a 15 x 15 window
     (stride `patch_stride`) over the time-axis modality's validity `valid` (T, H, W); draws
     11 of the window's dates at random, sorted; keeps a sample only if its centre pixel is
-    valid at its centre date and its dates span less than `max_span_days`.
+    valid at its centre date and its dates span less than `max_span_days`. With `halo`, the
+    patch and a border of that many pixels around it (what an unpadded encoder reads) lie
+    inside the site.
     """
     n_times, height, width = valid.shape
-    rows = site.rows if site else (0, height)
-    cols = site.cols if site else (0, width)
+    rows, cols = _window_starts(site, height, width, halo)
     days = day_numbers(times)
     window = min(sampling.window_dates, n_times)
     starts = list(range(0, n_times - window + 1, sampling.window_stride)) if n_times >= N_DATES else []
     indices = []
     for start in starts:
-        for row in range(rows[0], rows[1] - PATCH_SIZE + 1, sampling.patch_stride):
-            for col in range(cols[0], cols[1] - PATCH_SIZE + 1, sampling.patch_stride):
+        for row in range(*rows, sampling.patch_stride):
+            for col in range(*cols, sampling.patch_stride):
                 dates = tuple(int(d) for d in np.sort(rng.choice(window, N_DATES, replace=False)) + start)
                 if days[dates[-1]] - days[dates[0]] >= sampling.max_span_days:
                     continue
@@ -108,49 +112,83 @@ def inference_indices(
     valid: np.ndarray | None = None,
     site: Site | None = None,
     spacing: int = 1,
+    halo: int = 0,
 ) -> Iterator[PatchIndex]:
-    """Every (pixel, date) with full context: 7 pixels from each edge, 5 dates on each side.
+    """Every (pixel, date) with full context: 7 + `halo` pixels from each edge, 5 dates on
+    each side.
 
     The 11 dates are consecutive (no random drop). With `valid` (T, H, W), only positions
     whose centre pixel is valid at the centre date are yielded; with `site`, only windows
     inside it; with `spacing`, only every spacing-th window in each direction.
     """
-    rows = site.rows if site else (0, height)
-    cols = site.cols if site else (0, width)
+    rows, cols = _window_starts(site, height, width, halo)
     for date in range(CENTER_DATE, n_times - (N_DATES - CENTER_DATE) + 1):
         dates = tuple(range(date - CENTER_DATE, date - CENTER_DATE + N_DATES))
-        for row in range(rows[0], rows[1] - PATCH_SIZE + 1, spacing):
-            for col in range(cols[0], cols[1] - PATCH_SIZE + 1, spacing):
+        for row in range(*rows, spacing):
+            for col in range(*cols, spacing):
                 index = PatchIndex(dates, row, col)
                 if valid is None or valid[index.center]:
                     yield index
 
 
-class PatchCutter:
-    """Cuts samples of one prepared modality (arrays loaded once, cut many times)."""
+def _window_starts(site: Site | None, height: int, width: int, halo: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Ranges (start, stop) of a patch's top-left row and column, halo included, in the site."""
+    rows = site.rows if site else (0, height)
+    cols = site.cols if site else (0, width)
+    reach = PATCH_SIZE + halo
+    return (rows[0] + halo, rows[1] - reach + 1), (cols[0] + halo, cols[1] - reach + 1)
 
-    def __init__(self, prepared: PreparedModality) -> None:
-        self.values = np.ascontiguousarray(prepared.values.values, dtype=np.float32)  # (T, C, H, W)
+
+class PatchCutter:
+    """Cuts samples of one prepared modality (arrays loaded and filled once, cut many times).
+
+    `halo` extra pixels on each side of the 15 x 15 patch are cut for an encoder whose first
+    block is unpadded; the mask covers the patch only, which is all the loss compares.
+    """
+
+    def __init__(self, prepared: PreparedModality, halo: int = 0) -> None:
+        values = np.ascontiguousarray(prepared.values.values, dtype=np.float32)  # (T, C, H, W)
         self.valid = np.ascontiguousarray(prepared.valid.values, dtype=bool)  # (T, H, W)
+        means = date_band_means(prepared.values, prepared.valid)
+        self.values = fill_invalid(values, self.valid, means)
         self.days = day_numbers(prepared.times)
+        self.halo = halo
 
     def cut(self, index: PatchIndex) -> Sample:
         dates = list(index.dates)
-        rows = slice(index.row, index.row + PATCH_SIZE)
-        cols = slice(index.col, index.col + PATCH_SIZE)
-        values = self.values[dates, :, rows, cols]  # (11, C, 15, 15)
-        mask = self.valid[dates, rows, cols]  # (11, 15, 15)
-        values = fill_with_patch_mean(values, mask)
+        reach = slice(index.row - self.halo, index.row + PATCH_SIZE + self.halo)
+        across = slice(index.col - self.halo, index.col + PATCH_SIZE + self.halo)
+        values = self.values[dates, :, reach, across]  # (11, C, 15 + 2h, 15 + 2h)
+        mask = self.valid[dates, index.row : index.row + PATCH_SIZE, index.col : index.col + PATCH_SIZE]
         days = self.days[dates]
         return Sample(values, mask, days - days[0], np.diff(days))
 
 
-def fill_with_patch_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Replace invalid entries by the patch's per-band mean over valid ones (0 if none)."""
-    count = int(mask.sum())  # the mask is per pixel, so the same for every band
-    clean = np.where(mask[:, None], values, 0.0)  # (11, C, 15, 15)
-    mean = clean.sum(axis=(0, 2, 3)) / count if count else np.zeros(values.shape[1])  # (C,)
-    return np.where(mask[:, None], values, mean[None, :, None, None]).astype(np.float32)
+def date_band_means(values: xr.DataArray, valid: xr.DataArray) -> np.ndarray:
+    """(T, C) mean of each band over the valid pixels of each date: the fill of `fill_invalid`.
+
+    `values` (time, band, y, x) and `valid` (time, y, x) may be lazy (dask): embedding a
+    large cube reduces them chunk by chunk. A date without valid pixels takes the band's
+    mean over all dates (0 if it has none).
+    """
+    totals = values.where(valid).astype("float64").sum(("y", "x")).values  # (T, C)
+    counts = valid.sum(("y", "x")).values.astype(np.float64)[:, None]  # (T, 1)
+    overall = totals.sum(0) / counts.sum() if counts.sum() else np.zeros(totals.shape[1])  # (C,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, totals / counts, overall[None])
+    return means.astype(np.float32)
+
+
+def fill_invalid(values: np.ndarray, valid: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Values (T, C, H, W) with every invalid pixel set to its date's band mean `means` (T, C).
+
+    Decision (DESIGN 3 fills with the patch's mean): the fill is a property of the pixel and
+    date, not of the window a sample cuts, so a frame has the same input in every window
+    and every overlapping patch that contains it. That is what lets `cae embed` compute each
+    frame once and run unpadded convolutions over whole tiles with results identical to
+    per-window evaluation. The mask still keeps filled values out of the loss.
+    """
+    return np.where(valid[:, None], values, means[:, :, None, None]).astype(np.float32)
 
 
 def spatial_sites(cube: str, height: int, width: int, block: int) -> list[Site]:

@@ -96,7 +96,7 @@ class AutoencoderTask(L.LightningModule):
 
     def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, torch.Tensor]:
         reconstruction, _ = self.model(batch["values"], batch["day_offsets"])
-        total, parts = reconstruction_loss(reconstruction, batch["values"], batch["mask"], self.spec.loss_weights)
+        total, parts = reconstruction_loss(reconstruction, batch["target"], batch["mask"], self.spec.loss_weights)
         return total, parts, reconstruction
 
     def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor:
@@ -115,7 +115,7 @@ class AutoencoderTask(L.LightningModule):
         total, _, reconstruction = self._losses(batch)
         batch_size = batch["values"].shape[0]
         self.log("val_loss", total, batch_size=batch_size, sync_dist=True)
-        error = center_mae(reconstruction.float(), batch["values"], batch["mask"])
+        error = center_mae(reconstruction.float(), batch["target"], batch["mask"])
         self.log(VALIDATION_METRIC, error, prog_bar=True, batch_size=batch_size, sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
@@ -304,8 +304,8 @@ def center_baselines(
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=batch_size):
             batch = batch[modality]
-            values, mask = batch["values"].to(device), batch["mask"].to(device)
-            reconstruction, _ = model(values, batch["day_offsets"].to(device))
+            values, mask = batch["target"].to(device), batch["mask"].to(device)
+            reconstruction, _ = model(batch["values"].to(device), batch["day_offsets"].to(device))
             target = values[:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]  # (B, C)
             weights = mask[:, :, None].float()  # (B, 11, 1, 15, 15)
             patch_mean = (values * weights).sum((1, 3, 4)) / weights.sum((1, 3, 4)).clamp(min=1)  # (B, C)
@@ -326,8 +326,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_sources(modality: str, cubes: Sequence[str | os.PathLike]) -> tuple[ModalitySpec, dict[str, SourceCube]]:
-    """Open and prepare every training cube of one modality (each cube holds its own sites)."""
+def load_sources(
+    modality: str, cubes: Sequence[str | os.PathLike], halo: int = 0
+) -> tuple[ModalitySpec, dict[str, SourceCube]]:
+    """Open and prepare every training cube of one modality (each cube holds its own sites).
+
+    `halo`: pixels around each patch the encoder reads (see `AutoencoderPreset.halo`).
+    """
     registry = installed_modalities()
     spec = registry.spec(modality)
     sources: dict[str, SourceCube] = {}
@@ -346,7 +351,7 @@ def load_sources(modality: str, cubes: Sequence[str | os.PathLike]) -> tuple[Mod
         name = Path(path).name
         if name in sources:
             name = f"{name}#{len(sources)}"
-        sources[name] = SourceCube.of(name, modality, {modality: prepared})
+        sources[name] = SourceCube.of(name, modality, {modality: prepared}, {modality: halo})
     return spec, sources
 
 
@@ -438,8 +443,8 @@ def train_encoder(
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
     check_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume)
-    spec, sources = load_sources(modality, cubes)
-    preset = get_preset(config.preset or spec.default_preset)
+    preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
+    spec, sources = load_sources(modality, cubes, preset.halo)
     config = replace(config, preset=preset.name)
     sampling = config.sampling or spec.sampling
     split, train, val, test = site_datasets(sources, sampling, config)

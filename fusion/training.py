@@ -89,7 +89,7 @@ class FusionTask(L.LightningModule):
         for name, reconstruction in reconstructions.items():
             part = batch[name]
             mask = part["mask"] & part["present"][:, None, None, None]  # a missing modality adds nothing
-            loss, _ = reconstruction_loss(reconstruction.float(), part["values"], mask, self.specs[name].fusion_loss_weights)
+            loss, _ = reconstruction_loss(reconstruction.float(), part["target"], mask, self.specs[name].fusion_loss_weights)
             losses.append(loss)
         return torch.stack(losses).mean(), reconstructions
 
@@ -104,7 +104,7 @@ class FusionTask(L.LightningModule):
         self.log("val_loss", total, batch_size=size, sync_dist=True)
         for name, reconstruction in reconstructions.items():
             part = batch[name]
-            error = center_mae(reconstruction.float(), part["values"], part["mask"] & part["present"][:, None, None, None])
+            error = center_mae(reconstruction.float(), part["target"], part["mask"] & part["present"][:, None, None, None])
             self.log(f"val_center_mae_{name}", error, batch_size=size, sync_dist=True)
             if name == self.time_axis:
                 self.log(VALIDATION_METRIC, error, prog_bar=True, batch_size=size, sync_dist=True)
@@ -153,8 +153,8 @@ def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str
                     continue
                 alone, _ = task.encoders[name](part["values"], part["day_offsets"])
                 totals = sums.setdefault(name, [0.0, 0.0, 0])
-                totals[0] += float(center_mae(reconstruction, part["values"], mask)) * count
-                totals[1] += float(center_mae(alone, part["values"], mask)) * count
+                totals[0] += float(center_mae(reconstruction, part["target"], mask)) * count
+                totals[1] += float(center_mae(alone, part["target"], mask)) * count
                 totals[2] += count
     return {
         name: {"fusion_center_mae": f / n, "autoencoder_center_mae": a / n, "samples": n}
@@ -191,7 +191,8 @@ def train_fusion(
     specs = {name: registry.spec(name) for name in stack.modalities}
     sampling = config.sampling or specs[stack.time_axis].sampling
     place = Path(cubes[0]).name
-    sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities))}
+    halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
+    sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos)}
     split, train, val, test = site_datasets(sources, sampling, config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from cae.cube.prepare import prepare_modality
 from cae.modality import SamplingDefaults
@@ -11,7 +12,8 @@ from cae.sampling import (
     PatchCutter,
     PatchIndex,
     day_numbers,
-    fill_with_patch_mean,
+    date_band_means,
+    fill_invalid,
     inference_indices,
     spatial_sites,
     split_sites,
@@ -75,20 +77,41 @@ def test_samples_with_invalid_centre_or_long_span_are_dropped():
     assert len(training_indices(valid, times, SamplingDefaults(), np.random.default_rng(0))) == 1
 
 
-def test_missing_values_are_filled_with_the_patch_band_mean():
-    values = np.zeros((11, 2, 15, 15), dtype=np.float32)
+def test_missing_values_are_filled_with_their_dates_band_mean():
+    values = np.zeros((3, 2, 4, 4), dtype=np.float32)
     values[:, 0] = 0.2
     values[:, 1] = 0.6
-    values[0, :, 0, 0] = np.nan
-    mask = np.ones((11, 15, 15), dtype=bool)
-    mask[0, 0, 0] = False
-    mask[1, 0, 0] = False
-    values[1, :, 0, 0] = [0.9, 0.9]  # present but masked: must not count in the mean
-    filled = fill_with_patch_mean(values, mask)
-    assert filled[0, 0, 0, 0] == pytest.approx(0.2) and filled[0, 1, 0, 0] == pytest.approx(0.6)
-    assert filled[1, 0, 0, 0] == pytest.approx(0.2)
-    assert not np.isnan(filled).any()
-    assert (fill_with_patch_mean(values, np.zeros_like(mask)) == 0).all()
+    values[1, 0, 1:, :] = 0.5  # date 1, band 0: 4 pixels at 0.2 and 12 at 0.5
+    valid = np.ones((3, 4, 4), dtype=bool)
+    valid[1, 0, 0] = False
+    values[1, :, 0, 0] = 0.9  # present but invalid: must not count in the mean
+    valid[2] = False  # a date with no valid pixel takes the band mean over all dates
+    prepared = xr.DataArray(values, dims=("time", "band", "y", "x")).where(xr.DataArray(valid, dims=("time", "y", "x")))
+    means = date_band_means(prepared, xr.DataArray(valid, dims=("time", "y", "x")))
+    assert means[1, 0] == pytest.approx((3 * 0.2 + 12 * 0.5) / 15)
+    assert means[2, 0] == pytest.approx((16 * 0.2 + 3 * 0.2 + 12 * 0.5) / 31)
+    filled = fill_invalid(values, valid, means)
+    assert filled[1, 0, 0, 0] == pytest.approx(means[1, 0]) and filled[1, 1, 0, 0] == pytest.approx(0.6)
+    assert (filled[2, 1] == pytest.approx(0.6)) and filled[0, 0, 0, 0] == pytest.approx(0.2)
+
+
+def test_a_frame_has_the_same_input_in_every_window_that_contains_it(prepared_romania):
+    """The fill depends on the pixel and date only, not on the window (what embed relies on)."""
+    cutter = PatchCutter(prepared_romania)
+    first, second = cutter.cut(PatchIndex(tuple(range(11)), 30, 30)), cutter.cut(PatchIndex(tuple(range(3, 14)), 33, 28))
+    assert not first.mask[3:].all()  # some filled values are compared
+    np.testing.assert_array_equal(first.values[3:, :, 3:, :13], second.values[:8, :, :12, 2:])
+
+
+def test_an_unpadded_encoder_gets_the_patch_and_its_halo_and_positions_leave_room_for_it(prepared_romania):
+    plain, wide = PatchCutter(prepared_romania), PatchCutter(prepared_romania, halo=3)
+    index = PatchIndex(tuple(range(11)), 20, 40)
+    sample, with_halo = plain.cut(index), wide.cut(index)
+    assert with_halo.values.shape == (11, 6, 21, 21) and with_halo.mask.shape == (11, 15, 15)
+    np.testing.assert_array_equal(with_halo.values[..., 3:18, 3:18], sample.values)
+    np.testing.assert_array_equal(with_halo.mask, sample.mask)
+    rows = {index.row for index in inference_indices(11, 30, 30, halo=3)}
+    assert rows == {3, 4, 5, 6, 7, 8, 9, 10, 11, 12}  # 3 + 15 + 3 <= 30
 
 
 def test_inference_covers_every_pixel_date_with_full_context():

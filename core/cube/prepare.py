@@ -26,8 +26,13 @@ def prepare_modality(
     *,
     mask_variable: str | None = None,
     source: str = "cube",
+    load: bool = True,
 ) -> PreparedModality:
     """Validate `cube`, run the plugin's preprocessing and keep its usable dates.
+
+    With `load` False the values stay lazy (dask, when the cube was opened that way), so
+    `cae embed` reads a large cube one chunk at a time; only the per-date valid fraction
+    is computed up front.
 
     The plugin maps raw values into [0, 1] and says which pixels are valid; here every
     non-finite value becomes invalid too, invalid values become NaN (so nothing downstream
@@ -45,8 +50,9 @@ def prepare_modality(
         values, valid = values.isel(time=keep), valid.isel(time=keep)
         parameters["min_valid_fraction"] = spec.min_valid_fraction
         parameters["dates_dropped"] = int((~keep).sum())
-    valid = valid.load()
-    values = values.where(valid).load()
+    values = values.where(valid)
+    if load:
+        valid, values = valid.load(), values.load()
     if values.sizes["time"] < N_DATES:
         raise CubeError(
             [

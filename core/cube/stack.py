@@ -54,11 +54,13 @@ def load_stack(
     registry: ModalityRegistry,
     *,
     mask_variable: str | None = None,
+    load: bool = True,
 ) -> ModalityStack:
     """Open, validate and prepare the cubes of one place; align them to one time axis.
 
     One cube stands alone on its own dates. Several cubes need exactly one time-axis
     modality (e.g. S2); the others must lie on its grid and are aligned to its dates.
+    `load` False keeps the arrays lazy (see `prepare_modality`).
     """
     cubes = {}
     for path in paths:
@@ -81,7 +83,7 @@ def load_stack(
             if name != axis:
                 check_same_grid(cubes[axis][0], cubes[name][0], (axis, name))
     prepared = {
-        name: prepare_modality(cube, registry.spec(name), mask_variable=mask_variable, source=str(path))
+        name: prepare_modality(cube, registry.spec(name), mask_variable=mask_variable, source=str(path), load=load)
         for name, (cube, path) in cubes.items()
     }
     aligned = {

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from cae.autoencoder import ContextAutoencoder, MultiScaleBlock, center_crop
+from cae.autoencoder import ContextAutoencoder
 from cae.presets import PRESETS, AutoencoderPreset, get_preset
 
 # (bands, latent size d, temporal reduction R) of the built-in modalities.
@@ -63,7 +63,7 @@ def test_paper_preset_trains_on_cpu_with_finite_gradients():
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_a_latent_does_not_depend_on_the_rest_of_the_batch(name):
     model = build(PRESETS[name]).eval()
-    patches, days = batch(7, bands=10)
+    patches, days = batch(7, bands=10, patch=model.input_size)
     with torch.no_grad():
         together = model.encode(patches, days)
         alone = model.encode(patches[3:4], days[3:4])
@@ -123,15 +123,19 @@ def test_unpadded_first_block_takes_a_halo_and_matches_the_tile():
         recon, latent = model(patches, days)
     assert recon.shape == (2, 11, 10, 15, 15) and latent.shape == (2, 9)
 
-    # Unpadded branches give the same values on a patch as over the whole tile it is cut from.
-    block = MultiScaleBlock(4, 4, (3, 7), reduction=2, attention_kernel=7, padded=False)
-    tile = torch.randn(1, 4, 30, 30)
+    # The layers before the first patch-global operation give the same values on a patch
+    # as over the whole tile it is cut from, and the token of the tile's crops is the patch's.
+    tile = torch.rand(1, 10, 30, 32)
     top, left = 5, 8
     patch = tile[..., top : top + 21, left : left + 21]
+    encoder = model.frame_encoder
     with torch.no_grad():
-        for branch in block.branches:
-            over_tile = center_crop(branch(tile), 30 - 6)[..., top : top + 15, left : left + 15]
-            torch.testing.assert_close(center_crop(branch(patch), 15), over_tile)
+        tile_stem, tile_features = encoder.neighbourhood(tile)
+        assert tile_features.shape == (1, preset.stem_channels, 24, 26)
+        crops = [part[..., top : top + 15, left : left + 15] for part in (tile_stem, tile_features)]
+        for on_patch, from_tile in zip(encoder.neighbourhood(patch), crops):
+            torch.testing.assert_close(on_patch, from_tile)
+        torch.testing.assert_close(encoder(patch), encoder.token(*crops))
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -150,7 +154,7 @@ def test_from_dict_fills_missing_fields_and_rejects_unknown_ones():
 
 def test_get_preset_names_the_valid_presets():
     assert get_preset("paper") == AutoencoderPreset()
-    with pytest.raises(ValueError, match="paper, small, tiny"):
+    with pytest.raises(ValueError, match="paper, dense, small, tiny"):
         get_preset("huge")
 
 
