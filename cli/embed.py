@@ -1,0 +1,64 @@
+"""`cae embed`: whole cubes to an analysis-ready zarr of fused embeddings."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cae.cli.console import console
+
+
+def embed(
+    cubes: Annotated[list[Path], typer.Argument(help="Cubes of one place: the time-axis cube (S2) and any others (S1).")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Fusion run folder (fusion.json), e.g. runs/fusion.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output zarr store, e.g. embedding.zarr.")],
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 512,
+    chunk: Annotated[int, typer.Option(help="Pixels per side of a chunk (memory grows with its square).")] = 64,
+    chunk_dates: Annotated[int, typer.Option(help="Dates per chunk.")] = 32,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a dask.distributed scheduler to run the chunks on.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the size of the job and an estimated time; write nothing.")] = False,
+    naive: Annotated[bool, typer.Option("--naive", help="Run the full encoder on every window (the slow reference).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out store.")] = False,
+) -> None:
+    """Embed every cloud-free pixel-date of a cube with a trained fusion model.
+
+    Output: a zarr store with [bold]embedding(feature, time, y, x)[/bold] (float32; NaN where
+    a pixel-date lacks full context: 11 dates and the encoder's window inside the cube, and
+    a valid centre), [bold]contributors(time, y, x)[/bold] (bit flags of the modalities used),
+    the cube's x/y, CRS and dates, and the hashes of the models and inputs.
+
+    Work is done chunk by chunk and each chunk is written when it finishes; if the run is
+    stopped, the same command resumes where it stopped. The store appears at --out only
+    once complete (until then it is OUT.partial).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cae.embedding.run import EmbedOptions, estimate, plan
+    from cae.embedding.run import embed as embed_cubes
+    from cae.errors import InputError
+
+    if batch_size < 1 or chunk < 1 or chunk_dates < 1:
+        raise InputError("--batch-size, --chunk and --chunk-dates must be >= 1")
+    options = EmbedOptions(device, batch_size, chunk, chunk_dates, naive, scheduler, overwrite)
+    if dry_run:
+        planned = plan(cubes, model, out, options)
+        numbers = estimate(planned)
+        n_times, height, width = planned.shape
+        console.print(
+            f"{height} x {width} pixels x {n_times} dates; [bold]{numbers['pixel_dates']:,}[/bold] pixel-dates to embed "
+            f"({planned.modalities and ', '.join(planned.modalities)}) in {len(planned.chunks)} chunks\n"
+            f"output: about {numbers['output_bytes'] / 2**20:,.1f} MiB before compression\n"
+            f"estimated time: {numbers['seconds']:,.0f} s at {numbers['pixel_dates_per_s']:,.0f} pixel-dates/s "
+            f"({'naive' if naive else 'fast'} path on {planned.job.device}, measured on a sample)"
+        )
+        return
+    with Progress(
+        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("embed", total=None)
+        store, planned = embed_cubes(cubes, model, out, options, lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"embedded {planned.centres:,} pixel-dates into [bold]{store}[/bold]")

@@ -1,0 +1,391 @@
+"""`cae embed`: every cloud-free pixel-date of a cube to the fused embedding (DESIGN 6).
+
+The cube is cut into chunks of dates x pixels. Each chunk reads its region plus a halo
+(5 dates on each side, and the encoders' reach in pixels), computes the embedding of the
+pixel-dates of its core that have full context and a valid centre, and writes them to the
+store at once. Chunks are independent, so they run one after another here, or as tasks on
+a dask.distributed cluster; either way the result is the same, and a rerun after a kill
+skips the chunks already written.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cae import __version__
+from cae.embedding import store
+from cae.embedding.latents import naive_latents, shared_latents
+from cae.errors import InputError
+from cae.modality import CENTER_DATE, N_DATES
+
+FEATURE_DIM = "feature"
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    device: str = "auto"
+    #: Windows per forward pass.
+    batch_size: int = 512
+    #: Pixels per side of a chunk, and dates per chunk.
+    chunk: int = 64
+    chunk_dates: int = 32
+    #: Run the full encoder on every window (the reference) instead of sharing work.
+    naive: bool = False
+    #: Address of a dask.distributed scheduler; None runs the chunks in this process.
+    scheduler: str | None = None
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A block of the output grid (time, y, x), named after its position in the chunk grid."""
+
+    name: str
+    region: tuple[slice, slice, slice]
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """What a worker needs to embed any chunk: paths and small arrays only (it pickles)."""
+
+    cubes: tuple[str, ...]
+    model: str
+    partial: str
+    naive: bool
+    device: str
+    batch_size: int
+    #: Pixels a centre needs on each side (the widest encoder input), and the fills.
+    reach: int
+    date_means: dict[str, np.ndarray] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EmbedPlan:
+    """Everything decided before any chunk runs."""
+
+    job: EmbedJob
+    chunks: list[Chunk]
+    shape: tuple[int, int, int]
+    modalities: tuple[str, ...]
+    centres: int
+
+
+@functools.lru_cache(maxsize=2)
+def _stack(cubes: tuple[str, ...]):
+    """The prepared, lazy modalities of the cubes (once per process: workers reuse it)."""
+    from cae.cube.stack import load_stack
+    from cae.plugins import installed_modalities
+
+    return load_stack(cubes, installed_modalities(), load=False)
+
+
+@functools.lru_cache(maxsize=2)
+def _fusion(model: str, device: str):
+    from cae.fusion.checkpoint import load_fusion
+
+    return load_fusion(model, device=device)
+
+
+def resolve_device(device: str) -> str:
+    from cae.training import resolve_device as resolve
+
+    return resolve(device)
+
+
+def fingerprint(paths: Sequence[str]) -> str:
+    """sha256 over each input's layout: file names and sizes, and the text of metadata files.
+
+    Cheap for cubes of any size (no pixel is read) and changes whenever a cube is rewritten
+    with other data, bands, dates or chunking.
+    """
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.name in ("zarr.json", ".zarray", ".zattrs", ".zgroup"):
+                digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path, options: EmbedOptions) -> EmbedPlan:
+    """Open the inputs and the model, check they fit, and cut the output grid into chunks."""
+    from cae.sampling import date_band_means
+
+    cubes = tuple(str(Path(path).resolve()) for path in cubes)
+    device = resolve_device(options.device)
+    fusion = _fusion(str(Path(model).resolve()), device)
+    stack = _stack(cubes)
+    missing = [name for name in fusion.model.modalities if name not in stack.modalities]
+    unknown = [name for name in stack.modalities if name not in fusion.model.modalities]
+    if stack.time_axis in missing or unknown:
+        raise InputError(
+            f"the fusion model embeds {', '.join(fusion.model.modalities)} (time axis {stack.time_axis} needed); "
+            f"the cubes hold {', '.join(stack.modalities)}"
+        )
+    for name in fusion.model.modalities:
+        if name in stack.modalities and tuple(stack.modalities[name].bands) != tuple(fusion.encoders[name].bands):
+            raise InputError(
+                f"the {name} cube has bands {list(stack.modalities[name].bands)}, "
+                f"its encoder was trained on {list(fusion.encoders[name].bands)}"
+            )
+    encoders = {name: fusion.encoders[name].model for name in fusion.model.modalities if name in stack.modalities}
+    reach = max(model.input_size // 2 for model in encoders.values())
+    n_times, height, width = stack.reference.valid.shape
+    if n_times < N_DATES or height < 2 * reach + 1 or width < 2 * reach + 1:
+        raise InputError(
+            f"the cube ({n_times} dates, {height} x {width} pixels) is smaller than one window "
+            f"({N_DATES} dates, {2 * reach + 1} x {2 * reach + 1} pixels)"
+        )
+    date_means = {name: date_band_means(stack.modalities[name].values, stack.modalities[name].valid) for name in encoders}
+    job = EmbedJob(
+        cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, options.batch_size,
+        reach, date_means,
+    )
+    chunks = [
+        Chunk(f"{i}.{j}.{k}", (slice(t, min(t + options.chunk_dates, n_times)), slice(y, min(y + options.chunk, height)),
+                               slice(x, min(x + options.chunk, width))))
+        for (i, t), (j, y), (k, x) in itertools.product(
+            enumerate(range(0, n_times, options.chunk_dates)),
+            enumerate(range(0, height, options.chunk)),
+            enumerate(range(0, width, options.chunk)),
+        )
+    ]
+    valid = stack.reference.valid
+    inner = valid.isel(time=slice(CENTER_DATE, n_times - CENTER_DATE), y=slice(reach, height - reach), x=slice(reach, width - reach))
+    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), int(inner.sum().values))
+
+
+def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int) -> np.ndarray:
+    """(N, 3) global (t, y, x) of the region's pixel-dates with full context and a valid centre."""
+    n_times, height, width = shape
+    t, y, x = region
+    bounds = (
+        slice(max(t.start, CENTER_DATE), min(t.stop, n_times - CENTER_DATE)),
+        slice(max(y.start, reach), min(y.stop, height - reach)),
+        slice(max(x.start, reach), min(x.stop, width - reach)),
+    )
+    if any(part.stop <= part.start for part in bounds):
+        return np.zeros((0, 3), dtype=np.int64)
+    local = np.argwhere(valid[tuple(slice(b.start - r.start, b.stop - r.start) for b, r in zip(bounds, region))])
+    return local + np.array([b.start for b in bounds])
+
+
+def embed_chunk(job: EmbedJob, chunk: Chunk) -> int:
+    """Embed one chunk and write it to the partial store; returns the pixel-dates written."""
+    arrays, count = compute_chunk(job, chunk)
+    store.write_chunk(Path(job.partial), chunk.name, chunk.region, arrays)
+    return count
+
+
+def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """The chunk's `embedding` (feature, time, y, x) and `contributors` (time, y, x) arrays.
+
+    With `limit`, only the first `limit` pixel-dates are embedded (for timing).
+    """
+    import dask
+
+    # A chunk reads its inputs in the process that runs it: on a cluster worker, the lazy
+    # reads must not be sent back to the cluster as tasks of their own.
+    with dask.config.set(scheduler="synchronous"):
+        return _compute_chunk(job, chunk, limit)
+
+
+def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict[str, np.ndarray], int]:
+    from cae.sampling import day_numbers, fill_invalid
+
+    stack, fusion = _stack(job.cubes), _fusion(job.model, job.device)
+    shape = stack.reference.valid.shape
+    t, y, x = chunk.region
+    valid = stack.reference.valid.isel(time=t, y=y, x=x).values
+    centres = _centres(valid, chunk.region, shape, job.reach)[:limit]
+    read = (
+        slice(max(t.start - CENTER_DATE, 0), min(t.stop + CENTER_DATE, shape[0])),
+        slice(max(y.start - job.reach, 0), min(y.stop + job.reach, shape[1])),
+        slice(max(x.start - job.reach, 0), min(x.stop + job.reach, shape[2])),
+    )
+    origin = np.array([part.start for part in read])
+    local = torch.as_tensor(centres - origin, device=job.device)
+    encode = naive_latents if job.naive else shared_latents
+    latents, gaps, present = {}, {}, {}
+    for name in job.date_means:
+        prepared = stack.modalities[name]
+        region = dict(time=read[0], y=read[1], x=read[2])
+        values = prepared.values.isel(region).values.astype(np.float32)
+        tile_valid = prepared.valid.isel(region).values
+        filled = fill_invalid(values, tile_valid, job.date_means[name][read[0]])
+        days = torch.as_tensor(day_numbers(prepared.times[read[0]]), device=job.device)
+        model = fusion.encoders[name].model
+        latents[name] = encode(model, torch.as_tensor(filled, device=job.device), days, local, job.batch_size)
+        offsets = prepared.offset_days
+        gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
+        present[name] = torch.as_tensor(~np.isnan(gap), device=job.device)
+        gaps[name] = torch.as_tensor(np.nan_to_num(gap), device=job.device)
+    embedding = np.full((fusion.model.preset.embedding_dim, *valid.shape), np.nan, dtype=np.float32)
+    contributors = np.zeros(valid.shape, dtype=np.uint8)
+    if len(centres):
+        with torch.no_grad():
+            fused = torch.cat([
+                fusion.model.embed(
+                    {name: part[start : start + job.batch_size] for name, part in latents.items()},
+                    {name: part[start : start + job.batch_size] for name, part in gaps.items()},
+                    {name: part[start : start + job.batch_size] for name, part in present.items()},
+                )
+                for start in range(0, len(centres), job.batch_size)
+            ])
+        inside = tuple((centres - np.array([t.start, y.start, x.start])).T)
+        embedding[(slice(None), *inside)] = fused.float().cpu().numpy().T
+        for bit, name in enumerate(fusion.model.modalities):
+            if name in present:
+                contributors[inside] |= present[name].cpu().numpy().astype(np.uint8) << bit
+    return {"embedding": embedding, "contributors": contributors}, len(centres)
+
+
+def template(plan_: EmbedPlan, options: EmbedOptions, out: Path):
+    """The output Dataset's layout: lazy empty arrays, coordinates, CRS and provenance."""
+    import dask.array as da
+    import xarray as xr
+
+    from cae.cube.grid import crs_of, with_crs
+    from cae.cube.io import open_cube
+
+    job = plan_.job
+    stack, fusion = _stack(job.cubes), _fusion(job.model, job.device)
+    reference = stack.reference.valid
+    n_times, height, width = plan_.shape
+    features = fusion.model.preset.embedding_dim
+    chunks = (options.chunk_dates, options.chunk, options.chunk)
+    dataset = xr.Dataset(
+        {
+            "embedding": (
+                (FEATURE_DIM, "time", "y", "x"),
+                da.full((features, n_times, height, width), np.nan, dtype=np.float32, chunks=(features, *chunks)),
+                {"long_name": "fused context-aware embedding", "units": "1"},
+            ),
+            "contributors": (
+                ("time", "y", "x"),
+                da.zeros((n_times, height, width), dtype=np.uint8, chunks=chunks),
+                {
+                    "long_name": "modalities that contributed to the embedding (bit flags; 0: no embedding)",
+                    "flag_masks": [1 << bit for bit in range(len(fusion.model.modalities))],
+                    "flag_meanings": " ".join(fusion.model.modalities),
+                },
+            ),
+        },
+        coords={FEATURE_DIM: np.arange(features), "time": reference["time"].values, "y": reference["y"].values, "x": reference["x"].values},
+    )
+    dataset.attrs = {
+        "title": "cae embedding",
+        "cae_version": __version__,
+        store.RUN_ATTR: run_record(plan_),
+        "models": {
+            "fusion_sha256": fusion.metadata["weights_sha256"],
+            "encoders": {
+                name: {key: fusion.metadata["encoders"][name][key] for key in ("weights_sha256", "plugin", "preset", "bands")}
+                for name in fusion.model.modalities
+            },
+        },
+        "inputs": list(job.cubes),
+        "embedded_pixel_dates": plan_.centres,
+    }
+    crs = crs_of(open_cube(job.cubes[0]))
+    return with_crs(dataset, crs) if crs is not None else dataset
+
+
+def run_record(plan_: EmbedPlan) -> dict[str, Any]:
+    """What makes two runs produce the same store: a partial store resumes only the same run."""
+    job = plan_.job
+    fusion = _fusion(job.model, job.device)
+    return {
+        "model": job.model,
+        "fusion_sha256": fusion.metadata["weights_sha256"],
+        "input_fingerprint": fingerprint(job.cubes),
+        "path": "naive" if job.naive else "fast",
+        "shape": list(plan_.shape),
+        "chunks": [chunk.name for chunk in plan_.chunks],
+    }
+
+
+def embed(
+    cubes: Sequence[str | os.PathLike],
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    options: EmbedOptions = EmbedOptions(),
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, EmbedPlan]:
+    """Embed `cubes` with the fusion model in `model` into the zarr store `out`.
+
+    `progress(done, total)` is called after each chunk. Returns the store and the plan.
+    """
+    out = Path(out)
+    if out.exists() and not options.overwrite:
+        raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    plan_ = plan(cubes, model, out, options)
+    partial = Path(plan_.job.partial)
+    layout = template(plan_, options, out)
+    if partial.exists():
+        store.check_resumable(partial, run_record(plan_)) if not options.overwrite else store.remove([partial])
+    if not partial.exists():
+        store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
+                                             "y": options.chunk, "x": options.chunk})
+    done = store.finished_chunks(partial)
+    todo = [chunk for chunk in plan_.chunks if chunk.name not in done]
+    if progress:
+        progress(len(done), len(plan_.chunks))
+    for count, _ in enumerate(_run_chunks(plan_.job, todo, options.scheduler), start=len(done) + 1):
+        if progress:
+            progress(count, len(plan_.chunks))
+    store.publish(partial, out)
+    return out, plan_
+
+
+def _run_chunks(job: EmbedJob, chunks: list[Chunk], scheduler: str | None):
+    """Yield as chunks finish: in this process, or as tasks on a dask.distributed cluster."""
+    if scheduler is None:
+        for chunk in chunks:
+            yield embed_chunk(job, chunk)
+        return
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as error:
+        raise InputError(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
+    with client:
+        futures = client.map(functools.partial(embed_chunk, job), chunks, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def estimate(plan_: EmbedPlan, sample: int = 256) -> dict[str, float]:
+    """Output bytes and an estimated run time, from timing the chosen path on a few windows."""
+    job = plan_.job
+    n_times, height, width = plan_.shape
+    features = _fusion(job.model, job.device).model.preset.embedding_dim
+    output_bytes = n_times * height * width * (features * 4 + 1)
+    rate = _measured_rate(job, plan_, sample)
+    return {"pixel_dates": plan_.centres, "output_bytes": output_bytes, "pixel_dates_per_s": rate,
+            "seconds": plan_.centres / rate if rate else float("nan")}
+
+
+def _measured_rate(job: EmbedJob, plan_: EmbedPlan, sample: int) -> float:
+    """Pixel-dates per second of the chosen path on the first chunk with embeddable centres."""
+    for chunk in plan_.chunks:
+        compute_chunk(job, chunk, limit=1)  # warm-up: reads, allocations, first kernels
+        started = time.perf_counter()
+        _, count = compute_chunk(job, chunk, limit=sample)
+        if count:
+            return count / (time.perf_counter() - started)
+    return 0.0

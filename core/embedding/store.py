@@ -1,0 +1,89 @@
+"""The output store of `cae embed`: a zarr written chunk by chunk, resumable, atomic as a whole.
+
+The store is built at `OUT.partial` beside `OUT`: first its layout (coordinates, CRS,
+attributes, empty arrays whose unwritten chunks read as NaN), then one processing chunk at
+a time, each aligned with the store's own chunks so that writers never share a file. A
+chunk counts as finished only once its marker file exists, written after its data; a rerun
+after a kill redoes at most the chunks that had no marker. When every chunk is finished,
+the partial store is renamed to `OUT`: a store at `OUT` is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from cae.errors import InputError
+
+#: Inside a partial store: one empty file per finished chunk.
+PROGRESS_DIR = ".cae-progress"
+#: The store attribute that identifies the run a partial store belongs to.
+RUN_ATTR = "cae_embed_run"
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def create_store(partial: Path, template: xr.Dataset, chunks: dict[str, int]) -> None:
+    """Write the layout of `template` (lazy arrays are not computed) and an empty progress log."""
+    encoding = {  # keeps what the variables already carry, e.g. rioxarray's grid_mapping
+        name: {**variable.encoding, "chunks": tuple(chunks.get(dim, template.sizes[dim]) for dim in variable.dims)}
+        for name, variable in template.data_vars.items()
+    }
+    encoding["embedding"]["_FillValue"] = np.float32(np.nan)
+    template.to_zarr(partial, mode="w", compute=False, encoding=encoding, consolidated=False, zarr_format=3)
+    (partial / PROGRESS_DIR).mkdir()
+
+
+def check_resumable(partial: Path, run: dict[str, Any]) -> None:
+    """Refuse a partial store left by a different run (other model, input or chunking)."""
+    import zarr
+
+    try:
+        found = zarr.open_group(partial, mode="r").attrs.get(RUN_ATTR)
+    except Exception as error:
+        raise InputError(f"{partial} is not a readable partial embedding ({error}); remove it and rerun") from None
+    if found != json.loads(json.dumps(run)):
+        raise InputError(
+            f"{partial} holds an unfinished embedding of another run (different model, input, chunking or path); "
+            "remove it, or rerun with --overwrite to start again"
+        )
+
+
+def finished_chunks(partial: Path) -> set[str]:
+    return {path.name for path in (partial / PROGRESS_DIR).iterdir()} if (partial / PROGRESS_DIR).exists() else set()
+
+
+def write_chunk(partial: Path, name: str, region: tuple[slice, slice, slice], arrays: dict[str, np.ndarray]) -> None:
+    """Write one chunk's arrays (last three axes: time, y, x) and then its marker."""
+    import zarr
+
+    group = zarr.open_group(partial, mode="r+")
+    for variable, data in arrays.items():
+        group[variable][(Ellipsis, *region)] = data
+    (partial / PROGRESS_DIR / name).touch()
+
+
+def publish(partial: Path, out: Path) -> None:
+    """Move the finished store into place; an existing `out` (only with --overwrite) goes last."""
+    shutil.rmtree(partial / PROGRESS_DIR)
+    previous = out.with_name(out.name + ".replaced")
+    if out.exists():
+        os.replace(out, previous)
+    os.replace(partial, out)
+    if previous.exists():
+        shutil.rmtree(previous)
+
+
+def remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.exists():
+            shutil.rmtree(path)
