@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import xarray as xr
+
 from cae import __version__
 from cae.cli.app import run
 
@@ -53,6 +55,12 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
     assert "held-out centre MAE of the S2 encoder" in out and "through the 7-d fused embedding" in out
     assert (out_dir / "runs" / "s2" / "encoder.safetensors").exists()
     assert (out_dir / "runs" / "fusion" / "fusion.safetensors").exists()
+    store = out_dir / "romania_embedding.zarr"
+    assert f"embedding store: {store}" in out
+    embedding = xr.open_zarr(store, consolidated=False).embedding
+    assert embedding.sizes == {"feature": 7, "time": 122, "y": 100, "x": 100}
+    assert int(embedding.isel(feature=0).notnull().sum()) > 100_000
     assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first trained
     out = " ".join(capsys.readouterr().out.split())
     assert "using the encoder trained earlier" in out and "using the fusion model trained earlier" in out
+    assert "using the embedding made earlier" in out
