@@ -49,7 +49,7 @@ def embed(
         n_times, height, width = planned.shape
         console.print(
             f"{height} x {width} pixels x {n_times} dates; [bold]{numbers['pixel_dates']:,}[/bold] pixel-dates to embed "
-            f"({planned.modalities and ', '.join(planned.modalities)}) in {len(planned.chunks)} chunks\n"
+            f"({', '.join(planned.modalities)}) in {len(planned.chunks)} chunks\n"
             f"output: about {numbers['output_bytes'] / 2**20:,.1f} MiB before compression\n"
             f"estimated time: {numbers['seconds']:,.0f} s at {numbers['pixel_dates_per_s']:,.0f} pixel-dates/s "
             f"({'naive' if naive else 'fast'} path on {planned.job.device}, measured on a sample)"

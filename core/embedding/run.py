@@ -233,6 +233,11 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
         gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
         present[name] = torch.as_tensor(~np.isnan(gap), device=job.device)
         gaps[name] = torch.as_tensor(np.nan_to_num(gap), device=job.device)
+    for name in fusion.model.modalities:
+        if name not in latents:  # no cube given for it: absent everywhere, as fusion allows
+            latents[name] = torch.zeros(len(centres), fusion.model.project[name].in_features, device=job.device)
+            gaps[name] = torch.zeros(len(centres), device=job.device)
+            present[name] = torch.zeros(len(centres), dtype=torch.bool, device=job.device)
     embedding = np.full((fusion.model.preset.embedding_dim, *valid.shape), np.nan, dtype=np.float32)
     contributors = np.zeros(valid.shape, dtype=np.uint8)
     if len(centres):
@@ -248,12 +253,11 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
         inside = tuple((centres - np.array([t.start, y.start, x.start])).T)
         embedding[(slice(None), *inside)] = fused.float().cpu().numpy().T
         for bit, name in enumerate(fusion.model.modalities):
-            if name in present:
-                contributors[inside] |= present[name].cpu().numpy().astype(np.uint8) << bit
+            contributors[inside] |= present[name].cpu().numpy().astype(np.uint8) << bit
     return {"embedding": embedding, "contributors": contributors}, len(centres)
 
 
-def template(plan_: EmbedPlan, options: EmbedOptions, out: Path):
+def template(plan_: EmbedPlan, options: EmbedOptions):
     """The output Dataset's layout: lazy empty arrays, coordinates, CRS and provenance."""
     import dask.array as da
     import xarray as xr
@@ -334,10 +338,12 @@ def embed(
         raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
     plan_ = plan(cubes, model, out, options)
     partial = Path(plan_.job.partial)
-    layout = template(plan_, options, out)
+    layout = template(plan_, options)
+    if partial.exists() and options.overwrite:
+        store.remove([partial])
     if partial.exists():
-        store.check_resumable(partial, run_record(plan_)) if not options.overwrite else store.remove([partial])
-    if not partial.exists():
+        store.check_resumable(partial, run_record(plan_))
+    else:
         store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
                                              "y": options.chunk, "x": options.chunk})
     done = store.finished_chunks(partial)
