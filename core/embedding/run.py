@@ -97,12 +97,6 @@ def _fusion(model: str, device: str):
     return load_fusion(model, device=device)
 
 
-def resolve_device(device: str) -> str:
-    from cae.training import resolve_device as resolve
-
-    return resolve(device)
-
-
 def fingerprint(paths: Sequence[str]) -> str:
     """sha256 over each input's layout: file names and sizes, and the text of metadata files.
 
@@ -123,6 +117,7 @@ def fingerprint(paths: Sequence[str]) -> str:
 def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path, options: EmbedOptions) -> EmbedPlan:
     """Open the inputs and the model, check they fit, and cut the output grid into chunks."""
     from cae.sampling import date_band_means
+    from cae.training import resolve_device
 
     cubes = tuple(str(Path(path).resolve()) for path in cubes)
     device = resolve_device(options.device)
