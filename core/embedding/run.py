@@ -14,6 +14,7 @@ import functools
 import hashlib
 import itertools
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -335,9 +336,9 @@ def embed(
     partial = Path(plan_.job.partial)
     layout = template(plan_, options)
     if partial.exists() and options.overwrite:
-        store.remove([partial])
+        shutil.rmtree(partial)
     if partial.exists():
-        store.check_resumable(partial, run_record(plan_))
+        store.check_resumable(partial, layout.attrs[store.RUN_ATTR])
     else:
         store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
                                              "y": options.chunk, "x": options.chunk})

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +81,3 @@ def publish(partial: Path, out: Path) -> None:
     if previous.exists():
         shutil.rmtree(previous)
 
-
-def remove(paths: Iterable[Path]) -> None:
-    for path in paths:
-        if path.exists():
-            shutil.rmtree(path)
