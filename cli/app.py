@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cae import __version__
-from cae.cli import cube, demo, embed, modalities, train
+from cae.cli import cube, demo, embed, evaluate, modalities, train
 from cae.cli.console import error_console
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("modalities")(modalities.list_modalities)
 app.add_typer(cube.app, name="cube")
 app.command("train")(train.train)
 app.command("embed")(embed.embed)
+app.add_typer(evaluate.app, name="evaluate")
 app.command("demo")(demo.demo)
 
 
