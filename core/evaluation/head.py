@@ -1,0 +1,134 @@
+"""The GPP head: a small transformer from a 90-day window of daily inputs to GPP on its last day.
+
+As in the paper: inputs projected to d_model, a learned embedding of each day's position in
+the window (scaled by 1 / sqrt(d_model)), a transformer encoder over the days, the last
+day's token through LayerNorm -> Linear -> GELU -> Linear to one value, trained with L1 on
+standardised GPP. `paper` holds the authors' settings (d_model 96, 8 heads, 3 layers,
+feed-forward 1024, dropout 0.05, batch 12, AdamW lr 1e-4, weight decay 1e-6, 300 warm-up
+steps). Decision: the authors stop early on their test year; we train a fixed number of
+epochs with a cosine decay after the warm-up, so nothing of a test split steers training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Architecture and optimisation of the GPP head."""
+
+    name: str = "paper"
+    d_model: int = 96
+    heads: int = 8
+    layers: int = 3
+    feedforward: int = 1024
+    dropout: float = 0.05
+    batch_size: int = 12
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-6
+    warmup_steps: int = 300
+    epochs: int = 30
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+HEADS = {
+    "paper": HeadConfig(),
+    # The same structure at a size that trains 39 leave-one-site-out folds on a CPU.
+    "small": HeadConfig(
+        name="small", d_model=32, heads=4, layers=2, feedforward=64, batch_size=64, learning_rate=1e-3,
+        weight_decay=1e-4, warmup_steps=50, epochs=10,
+    ),
+}
+
+
+class GppHead(nn.Module):
+    """(B, window, F) standardised daily inputs -> (B,) standardised GPP on the last day."""
+
+    def __init__(self, n_inputs: int, window: int, config: HeadConfig) -> None:
+        super().__init__()
+        self.project = nn.Linear(n_inputs, config.d_model)
+        self.position = nn.Embedding(window, config.d_model)
+        layer = nn.TransformerEncoderLayer(
+            config.d_model, config.heads, config.feedforward, config.dropout, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(
+            nn.LayerNorm(config.d_model),
+            nn.Linear(config.d_model, config.d_model // 2),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.d_model // 2, 1),
+        )
+        self.register_buffer("days", torch.arange(window), persistent=False)
+        self.scale = 1 / math.sqrt(config.d_model)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        tokens = self.project(inputs) + self.position(self.days) * self.scale  # (B, T, d)
+        encoded = self.encoder(tokens)  # (B, T, d)
+        return self.out(encoded[:, -1]).squeeze(-1)  # (B,)
+
+
+def fit_head(
+    gather: Callable[[np.ndarray], np.ndarray],
+    targets: np.ndarray,
+    n_train: int,
+    n_inputs: int,
+    window: int,
+    config: HeadConfig,
+    *,
+    seed: int,
+    device: str,
+    progress: Callable[[int], None] | None = None,
+) -> GppHead:
+    """Train a head on windows `gather(rows)` (rows of 0..n_train-1) -> `targets` (n_train,).
+
+    Inputs and targets are already standardised. `progress(epoch)` after each epoch.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = GppHead(n_inputs, window, config).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total = max(steps_per_epoch * config.epochs, 1)
+    warmup = min(config.warmup_steps, total // 2)
+
+    def rate(step: int) -> float:
+        if step < warmup:
+            return 1e-3 + (1 - 1e-3) * step / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
+    target = torch.as_tensor(targets, dtype=torch.float32)
+    model.train()
+    for epoch in range(config.epochs):
+        order = rng.permutation(n_train)
+        for start in range(0, n_train, config.batch_size):
+            rows = order[start : start + config.batch_size]
+            inputs = torch.as_tensor(gather(rows), dtype=torch.float32, device=device)
+            loss = nn.functional.l1_loss(model(inputs), target[rows].to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        if progress:
+            progress(epoch + 1)
+    return model.eval()
+
+
+def predict_head(model: GppHead, gather: Callable[[np.ndarray], np.ndarray], n: int, device: str, batch_size: int = 512) -> np.ndarray:
+    """Standardised predictions for windows `gather(rows)`, rows 0..n-1."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, min(start + batch_size, n))
+            out.append(model(torch.as_tensor(gather(rows), dtype=torch.float32, device=device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

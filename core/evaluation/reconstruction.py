@@ -1,0 +1,270 @@
+"""Reconstruction of held-out patches: each trained autoencoder against PCA (DESIGN 7).
+
+A latent is only worth its size if it beats a linear code of the same size. PCA with as
+many components as the encoder's latent is fitted on the encoder's own training samples
+(the patches of its first training epoch, from its training sites) and both reconstruct
+the same held-out patches: the test sites the training run recorded, as inference sees
+them (11 consecutive dates around each valid centre). A third row predicts every value
+of a patch as its band mean, the floor below which a model has learnt nothing.
+
+Scores: centre MAE (the validation metric: the centre pixel at the centre date, averaged
+over bands, in model input units [0, 1]); SAM, the spectral angle in radians at that
+same position (not defined for one band); SSIM, the mean structural similarity of every
+band of every date's whole 15 x 15 frame (1 = identical), as the training loss computes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cae.errors import InputError
+from cae.evaluation.output import markdown_table, number
+
+REPORT_JSON, REPORT_MARKDOWN = "reconstruction.json", "reconstruction.md"
+KIND = "cae-reconstruction-evaluation"
+METHODS = ("autoencoder", "pca", "patch_mean")
+UNITS = {
+    "center_mae": "mean absolute error at the centre pixel and date, model input units [0, 1]",
+    "sam": "spectral angle at the centre pixel and date, radians",
+    "ssim": "mean SSIM over the bands of the 11 whole 15 x 15 frames (1 = identical)",
+}
+
+
+def encoders_in(model: Path) -> dict[str, Path]:
+    """The encoder run folder `model`, or every trained encoder in a folder of runs."""
+    from cae.checkpoint import METADATA_FILE, find_encoders, read_metadata
+
+    if (model / METADATA_FILE).exists():
+        return {read_metadata(model)["modality"]: model}
+    found = find_encoders(model)
+    if not found:
+        raise InputError(f"no trained encoder in {model} (neither {METADATA_FILE} nor run folders holding one)")
+    return dict(sorted(found.items()))
+
+
+def _training_split(metadata: dict[str, Any], halo: int):
+    """The encoder's training sources and site split, rebuilt exactly as training made them."""
+    from cae.training import data_fingerprint, load_sources, split_into_sites
+
+    cubes = metadata["data"]["cubes"]
+    gone = [path for path in cubes if not Path(path).exists()]
+    if gone:
+        raise InputError(
+            f"the training cubes of the {metadata['modality']} encoder are gone ({', '.join(gone)}): "
+            "its held-out sites and the PCA's training split come from them"
+        )
+    _, sources = load_sources(metadata["modality"], cubes, halo)
+    if data_fingerprint(sources) != metadata["data"]["fingerprint"]:
+        raise InputError(
+            f"the training cubes of the {metadata['modality']} encoder changed since it was trained "
+            "(their fingerprint differs), so its held-out sites are no longer known"
+        )
+    training = metadata["training"]
+    split = split_into_sites(sources, training["site_block"], training["seed"])
+    recorded = metadata["data"]["sites"]
+    if any([site.name for site in split[name]] != recorded[name] for name in ("train", "val", "test")):
+        raise InputError(f"the site split of the {metadata['modality']} encoder cannot be rebuilt as recorded")
+    return sources, split
+
+
+def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, cubes: list[Path] | None):
+    """Held-out positions: the recorded test sites of training cubes, all of any other cube."""
+    from cae.patches import held_out_positions
+    from cae.sampling import spatial_sites
+    from cae.training import load_sources
+
+    spacing = metadata["training"]["test_spacing"]
+    trained_on = {str(Path(path).resolve()): Path(path).name for path in metadata["data"]["cubes"]}
+    if cubes is None:
+        return held_out_positions(sources, split["test"], spacing), [site.name for site in split["test"]]
+    positions, names = [], []
+    for cube in cubes:
+        if str(Path(cube).resolve()) in trained_on:
+            sites = [site for site in split["test"] if site.cube == trained_on[str(Path(cube).resolve())]]
+            positions += held_out_positions(sources, sites, spacing)
+        else:
+            _, other = load_sources(metadata["modality"], [cube], halo)
+            source = next(iter(other.values()))
+            if tuple(source.prepared[metadata["modality"]].bands) != tuple(metadata["bands"]):
+                raise InputError(
+                    f"{cube} has bands {list(source.prepared[metadata['modality']].bands)}; "
+                    f"the encoder was trained on {metadata['bands']}"
+                )
+            height, width = source.valid.shape[1:]
+            sites = spatial_sites(source.name, height, width, max(height, width))
+            positions += held_out_positions(other, sites, spacing)
+        names += [site.name for site in sites]
+    return positions, names
+
+
+def fit_pca(metadata: dict[str, Any], sources, split, max_samples: int):
+    """PCA with the latent's size, fitted on the encoder's first-epoch training patches."""
+    from sklearn.decomposition import PCA
+
+    from cae.modality import SamplingDefaults
+    from cae.patches import RedrawnPatchDataset
+
+    seed = metadata["training"]["seed"]
+    train = RedrawnPatchDataset(sources, split["train"], SamplingDefaults(**metadata["sampling"]), seed)
+    chosen = np.random.default_rng(seed).permutation(len(train))[:max_samples]
+    if len(chosen) <= metadata["latent_dim"]:
+        raise InputError(f"too few training patches ({len(chosen)}) to fit a PCA of {metadata['latent_dim']} components")
+    modality = metadata["modality"]
+    patches = np.stack([train[int(index)][modality]["target"].numpy().ravel() for index in chosen])
+    pca = PCA(n_components=metadata["latent_dim"], svd_solver="randomized", random_state=seed).fit(patches)
+    return pca, len(chosen)
+
+
+class _Scores:
+    """Running sums of the three scores of one method."""
+
+    def __init__(self) -> None:
+        self.center, self.angle, self.similarity, self.frames, self.samples = 0.0, 0.0, 0.0, 0, 0
+
+    def add(self, reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+        from cae.losses import spectral_angle, ssim_loss
+        from cae.modality import CENTER_DATE, CENTER_PIXEL
+
+        at = (slice(None), slice(CENTER_DATE, CENTER_DATE + 1), slice(None),
+              slice(CENTER_PIXEL, CENTER_PIXEL + 1), slice(CENTER_PIXEL, CENTER_PIXEL + 1))
+        self.center += (reconstruction[at] - target[at]).abs().mean(2).sum().item()
+        self.angle += spectral_angle(reconstruction[at], target[at]).sum().item()
+        frames = int(mask.flatten(2).any(2).sum())
+        self.similarity += (1 - ssim_loss(reconstruction, target, mask).item()) * frames
+        self.frames += frames
+        self.samples += target.shape[0]
+
+    def result(self, bands: int) -> dict[str, float | None]:
+        return {
+            "center_mae": self.center / self.samples,
+            "sam": self.angle / self.samples if bands > 1 else None,
+            "ssim": self.similarity / self.frames if self.frames else None,
+        }
+
+
+def evaluate_encoder(
+    run_dir: Path,
+    cubes: list[Path] | None = None,
+    device: str = "cpu",
+    max_pca_samples: int = 4000,
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Scores of one encoder, PCA and the patch mean on the same held-out patches."""
+    from torch.utils.data import DataLoader
+
+    from cae.checkpoint import load_encoder
+    from cae.patches import PatchDataset
+    from cae.presets import AutoencoderPreset
+
+    checkpoint = load_encoder(run_dir, device=device)
+    metadata = checkpoint.metadata
+    modality = metadata["modality"]
+    halo = AutoencoderPreset.from_dict(metadata["preset"]).halo
+    sources, split = _training_split(metadata, halo)
+    positions, sites = _evaluation_positions(metadata, halo, sources, split, cubes)
+    if not positions:
+        raise InputError(f"no held-out patch with a valid centre to evaluate the {modality} encoder on")
+    pca, fitted_on = fit_pca(metadata, sources, split, max_pca_samples)
+    components = torch.as_tensor(pca.components_, dtype=torch.float32, device=device)  # (d, N)
+    mean = torch.as_tensor(pca.mean_, dtype=torch.float32, device=device)  # (N,)
+    scores = {method: _Scores() for method in METHODS}
+    loader = DataLoader(PatchDataset(positions), batch_size=batch_size)
+    done = 0
+    with torch.no_grad():
+        for batch in loader:
+            batch = batch[modality]
+            target, mask = batch["target"].to(device), batch["mask"].to(device)  # (B, 11, C, 15, 15), (B, 11, 15, 15)
+            reconstruction, _ = checkpoint.model(batch["values"].to(device), batch["day_offsets"].to(device))
+            flat = target.flatten(1)  # (B, N)
+            linear = ((flat - mean) @ components.T @ components + mean).reshape(target.shape)
+            weights = mask[:, :, None].float()  # (B, 11, 1, 15, 15)
+            band_mean = (target * weights).sum((1, 3, 4)) / weights.sum((1, 3, 4)).clamp(min=1)  # (B, C)
+            flat_mean = band_mean[:, None, :, None, None].expand_as(target)
+            for method, values in (("autoencoder", reconstruction.float()), ("pca", linear), ("patch_mean", flat_mean)):
+                scores[method].add(values, target, mask)
+            done += target.shape[0]
+            if progress:
+                progress(done, len(positions))
+    bands = len(metadata["bands"])
+    return {
+        "run_dir": str(run_dir),
+        "bands": metadata["bands"],
+        "preset": metadata["preset"]["name"],
+        "latent_dim": metadata["latent_dim"],
+        "weights_sha256": metadata["weights_sha256"],
+        "evaluated_on": {"cubes": [str(path) for path in cubes] if cubes else metadata["data"]["cubes"], "sites": sites},
+        "samples": len(positions),
+        "pca": {
+            "components": int(pca.n_components_),
+            "fitted_on_patches": fitted_on,
+            "training_sites": [site.name for site in split["train"]],
+            "explained_variance_ratio": float(pca.explained_variance_ratio_.sum()),
+        },
+        "scores": {method: scores[method].result(bands) for method in METHODS},
+    }
+
+
+def reconstruction_report(
+    model: Path,
+    cubes: list[Path] | None = None,
+    device: str = "cpu",
+    max_pca_samples: int = 4000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The reconstruction report of every encoder in `model` (a run folder or a folder of runs)."""
+    from cae import __version__
+    from cae.checkpoint import git_revision
+    from cae.training import resolve_device
+
+    device = resolve_device(device)
+    modalities = {}
+    for modality, run_dir in encoders_in(Path(model)).items():
+        def report(done: int, total: int, name: str = modality) -> None:
+            if progress:
+                progress(name, done, total)
+
+        modalities[modality] = evaluate_encoder(run_dir, cubes, device, max_pca_samples, progress=report)
+    return {
+        "kind": KIND,
+        "model": str(model),
+        "units": UNITS,
+        "modalities": modalities,
+        "cae_version": __version__,
+        "git_revision": git_revision(),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["# Reconstruction of held-out patches", "", f"Model: `{report['model']}`.", ""]
+    lines += [f"- **{name}**: {text}" for name, text in report["units"].items()]
+    for modality, result in report["modalities"].items():
+        pca = result["pca"]
+        lines += [
+            "", f"## {modality}", "",
+            f"{result['samples']} held-out patches of {len(result['evaluated_on']['sites'])} site(s); latent size "
+            f"{result['latent_dim']}; PCA of {pca['components']} components fitted on {pca['fitted_on_patches']} "
+            f"training patches (explains {pca['explained_variance_ratio']:.1%} of their variance).", "",
+            markdown_table(
+                ["method", "centre MAE", "SAM (rad)", "SSIM"],
+                [[method, *(number(result["scores"][method][key], 4) for key in ("center_mae", "sam", "ssim"))]
+                 for method in METHODS],
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_reconstruction_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """reconstruction.json and reconstruction.md in `out`, each written atomically."""
+    from cae.checkpoint import atomic_write_bytes
+
+    paths = out / REPORT_JSON, out / REPORT_MARKDOWN
+    atomic_write_bytes(paths[0], (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write_bytes(paths[1], markdown(report).encode())
+    return paths

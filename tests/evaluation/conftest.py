@@ -1,0 +1,52 @@
+"""Models and an embedding of the real demo cube for the evaluation tests.
+
+The models train for a handful of steps: these tests check what the evaluation computes
+and writes, not how good the models are.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cae.cube.io import open_cube, write_cube
+from cae.data import demo_cube_path
+from cae.demo import demo_training_config
+from cae.embedding.run import EmbedOptions, embed
+from cae.fusion.training import train_fusion
+from cae.training import train_encoder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Small models on a shared 2-core machine run several times faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """A folder of runs: the S2 encoder (on the whole Romania cube) and fusion over it."""
+    root = tmp_path_factory.mktemp("runs")
+    cube = demo_cube_path("s2")
+    train_encoder("s2", [cube], root / "s2", demo_training_config("s2", max_steps=10), progress=False)
+    train_fusion([cube], root / "fusion", demo_training_config("s2", max_steps=5), runs=root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def crop_cube(tmp_path_factory):
+    """All 140 dates of a 24 x 24 pixel corner of the real Romania cube."""
+    path = tmp_path_factory.mktemp("cube") / "romania_corner.zarr"
+    write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(0, 24), x=slice(0, 24)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def crop_store(runs, crop_cube, tmp_path_factory):
+    """`cae embed` of the corner with the fusion model."""
+    store = tmp_path_factory.mktemp("embedding") / "corner_embedding.zarr"
+    embed([crop_cube], runs / "fusion", store, EmbedOptions(device="cpu", batch_size=256))
+    return store
