@@ -1,7 +1,10 @@
 """Training throughput of the stage-1 autoencoder: samples per second, per preset.
 
-One timed call = one optimiser step on a batch of 16 Sentinel-2 samples (6 bands, as the
-real demo cube), forward, backward and AdamW update; inputs are built outside the timed call.
+One timed call = one optimiser step as `cae train` takes it, outside Lightning's loop: the
+training task's loss on a batch of real Sentinel-2 samples of the demo cube (cut by the
+training sampler, at the method's batch size), backward, gradient clipping and the AdamW
+update of the training configuration; on another dtype than float32 the forward runs under
+autocast, as Lightning's mixed precision does. The batch is built outside the timed call.
 Run: `pytest benchmarks/test_training_speed.py --benchmark-only`.
 """
 
@@ -9,34 +12,45 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
-from cae.losses import reconstruction_loss
-from cae.plugins import installed_modalities
-from gpu import synchronize
+from cae.data import demo_cube_path
+from cae.demo import demo_training_config
+from cae.presets import get_preset
+from cae.training import AutoencoderTask, load_sources, optimizers_for, site_datasets
+from measure import count_flops, record_throughput, synchronize
 
-BATCH = 16
+ROUNDS = {"paper": 3, "dense": 3, "small": 5, "tiny": 10}
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small", "paper"])
-def test_training_step_samples_per_second(benchmark, device, preset):
-    spec = installed_modalities().spec("s2")
+def _on(batch, device: torch.device):
+    return {key: _on(value, device) if isinstance(value, dict) else value.to(device) for key, value in batch.items()}
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+@pytest.mark.parametrize("preset", ["paper", "dense", "small", "tiny"])
+def test_training_step_samples_per_second(benchmark, device, dtype, matmul_rate, preset):
+    config = demo_training_config("s2", preset=preset)
+    spec, sources = load_sources("s2", [demo_cube_path("s2")], get_preset(preset).halo)
+    _, train, _, _ = site_datasets(sources, config.sampling, config)
+    batch = _on(next(iter(DataLoader(train, batch_size=config.batch_size))), device)
     torch.manual_seed(0)
-    model = spec.create_model(6, preset).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    values = torch.rand(BATCH, 11, 6, 15, 15, device=device) * 0.4
-    mask = torch.rand(BATCH, 11, 15, 15, device=device) > 0.2
-    days = (torch.arange(11, device=device) * 12).repeat(BATCH, 1)
+    model = spec.create_model(batch["s2"]["values"].shape[2], preset).to(device).train()
+    task = AutoencoderTask(model, spec, config)
+    optimizer = optimizers_for(model.parameters(), config)[0][0]
+
+    def loss() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            return task.training_step(batch, 0)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            reconstruction, _ = model(values, days)
-            loss, _ = reconstruction_loss(reconstruction.float(), values, mask, spec.loss_weights)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.gradient_clip)
         optimizer.step()
         synchronize(device)
 
-    rounds = 3 if preset == "paper" and device.type == "cpu" else 10
-    benchmark.pedantic(step, rounds=rounds, warmup_rounds=1)
-    benchmark.extra_info["samples_per_s"] = BATCH / benchmark.stats.stats.mean
+    benchmark.pedantic(step, rounds=ROUNDS[preset], warmup_rounds=1)
+    flops = count_flops(lambda: loss().backward()) / config.batch_size
+    record_throughput(benchmark, config.batch_size, "samples", flops, matmul_rate)
     benchmark.extra_info["preset"] = preset
