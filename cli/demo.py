@@ -16,14 +16,18 @@ def demo(
 
     Validates and preprocesses both cubes, trains the S2 encoder (tiny preset, a few
     minutes on 2 CPU cores) into OUT/runs/s2 and fusion over it into OUT/runs/fusion (or
-    reuses what a previous demo trained there), reports held-out centre MAEs, and embeds
-    the Romania cube into OUT/romania_embedding.zarr. Nothing is downloaded: the cubes
-    ship with cae.
+    reuses what a previous demo trained there), reports held-out centre MAEs, embeds the
+    Romania cube into OUT/romania_embedding.zarr, and ends with the reconstruction report
+    (encoder vs PCA on the held-out sites) and true-colour / PCA-RGB maps in OUT/evaluation.
+    Nothing is downloaded: the cubes ship with cae.
     """
     from cae.cli.cube import stack_table
+    from cae.cli.evaluate import reconstruction_table
     from cae.cube.stack import load_stack
     from cae.data import DEMO_CUBES, demo_cube_path
     from cae.demo import fused_or_fuse, trained_or_train
+    from cae.evaluation.maps import embedding_maps
+    from cae.evaluation.reconstruction import reconstruction_report, write_reconstruction_report
     from cae.plugins import installed_modalities
 
     registry = installed_modalities()
@@ -65,4 +69,14 @@ def demo(
             _, planned = embed([demo_cube_path("s2")], fused.run_dir, store, EmbedOptions())
         console.print(f"embedded {planned.centres:,} pixel-dates")
     console.print(f"embedding store: [bold]{store}[/bold] (open it with xarray.open_zarr)")
+    console.rule("evaluating: reconstruction of held-out patches vs PCA, and maps of the embedding")
+    evaluation = out / "evaluation"
+    with console.status("reconstructing the held-out patches with the encoder and with PCA"):
+        report = reconstruction_report(run_dir)
+    paths = write_reconstruction_report(report, evaluation)
+    console.print(reconstruction_table(report))
+    console.print(f"reconstruction report: [bold]{paths[0]}[/bold] and {paths[1].name}")
+    with console.status("drawing true colour and PCA-RGB maps"):
+        maps = embedding_maps(store, demo_cube_path("s2"), evaluation / "maps", overwrite=True)
+    console.print(f"maps ({len(maps)} dates): [bold]{evaluation / 'maps'}[/bold]")
     console.print(f"demo finished; outputs in [bold]{out}[/bold]")

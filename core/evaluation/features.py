@@ -120,8 +120,6 @@ def store_features(
     footprint mean reflectance of the store's input cube (when it can still be read);
     `ndvi_nirv`: NDVI and NIRv of those means (when the cube has red and NIR bands).
     """
-    from cae.cube.io import open_cube
-
     if not store.exists():
         raise InputError(f"no embedding store at {store}")
     try:

@@ -48,7 +48,7 @@ def encoders_in(model: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def _training_split(metadata: dict[str, Any], halo: int):
+def training_split(metadata: dict[str, Any], halo: int):
     """The encoder's training sources and site split, rebuilt exactly as training made them."""
     from cae.training import data_fingerprint, load_sources, split_into_sites
 
@@ -121,7 +121,7 @@ def fit_pca(metadata: dict[str, Any], sources, split, max_samples: int):
     return pca, len(chosen)
 
 
-class _Scores:
+class Scores:
     """Running sums of the three scores of one method."""
 
     def __init__(self) -> None:
@@ -167,14 +167,14 @@ def evaluate_encoder(
     metadata = checkpoint.metadata
     modality = metadata["modality"]
     halo = AutoencoderPreset.from_dict(metadata["preset"]).halo
-    sources, split = _training_split(metadata, halo)
+    sources, split = training_split(metadata, halo)
     positions, sites = _evaluation_positions(metadata, halo, sources, split, cubes)
     if not positions:
         raise InputError(f"no held-out patch with a valid centre to evaluate the {modality} encoder on")
     pca, fitted_on = fit_pca(metadata, sources, split, max_pca_samples)
     components = torch.as_tensor(pca.components_, dtype=torch.float32, device=device)  # (d, N)
     mean = torch.as_tensor(pca.mean_, dtype=torch.float32, device=device)  # (N,)
-    scores = {method: _Scores() for method in METHODS}
+    scores = {method: Scores() for method in METHODS}
     loader = DataLoader(PatchDataset(positions), batch_size=batch_size)
     done = 0
     with torch.no_grad():

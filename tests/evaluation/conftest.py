@@ -27,26 +27,34 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    """A folder of runs: the S2 encoder (on the whole Romania cube) and fusion over it."""
+def training_cube(tmp_path_factory):
+    """All 140 dates of the 48 x 48 pixel north-west corner of the real Romania cube: four
+    sites of 24 x 24 pixels, small enough that validation and test scoring stay quick."""
+    path = tmp_path_factory.mktemp("cube") / "romania_northwest.zarr"
+    write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory, training_cube):
+    """A folder of runs: the S2 encoder and fusion over it, both trained on the corner."""
     root = tmp_path_factory.mktemp("runs")
-    cube = demo_cube_path("s2")
-    train_encoder("s2", [cube], root / "s2", demo_training_config("s2", max_steps=10), progress=False)
-    train_fusion([cube], root / "fusion", demo_training_config("s2", max_steps=5), runs=root, progress=False)
+    train_encoder("s2", [training_cube], root / "s2", demo_training_config("s2", max_steps=10), progress=False)
+    train_fusion([training_cube], root / "fusion", demo_training_config("s2", max_steps=5), runs=root, progress=False)
     return root
 
 
 @pytest.fixture(scope="session")
 def crop_cube(tmp_path_factory):
-    """All 140 dates of a 24 x 24 pixel corner of the real Romania cube."""
-    path = tmp_path_factory.mktemp("cube") / "romania_corner.zarr"
-    write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(0, 24), x=slice(0, 24)), path)
+    """All 140 dates of a 24 x 24 pixel piece of the Romania cube that training never saw."""
+    path = tmp_path_factory.mktemp("cube") / "romania_southeast.zarr"
+    write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(60, 84), x=slice(60, 84)), path)
     return path
 
 
 @pytest.fixture(scope="session")
 def crop_store(runs, crop_cube, tmp_path_factory):
-    """`cae embed` of the corner with the fusion model."""
-    store = tmp_path_factory.mktemp("embedding") / "corner_embedding.zarr"
+    """`cae embed` of that piece with the fusion model."""
+    store = tmp_path_factory.mktemp("embedding") / "southeast_embedding.zarr"
     embed([crop_cube], runs / "fusion", store, EmbedOptions(device="cpu", batch_size=256))
     return store
