@@ -15,7 +15,7 @@ and GPP are standardised with statistics of the training targets of each fold on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class GppConfig:
     device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{key: getattr(self, key) for key in self.__dataclass_fields__ if key != "head"}, "head": self.head.to_dict()}
+        return asdict(self)
 
 
 @dataclass
@@ -101,8 +101,8 @@ class Windows:
     Records which sites it served, so a report can show what a head was trained on.
     """
 
-    def __init__(self, data: list[SiteData], name: str, sites: np.ndarray, targets: np.ndarray, length: int) -> None:
-        self.data, self.name, self.sites, self.targets, self.length = data, name, sites, targets, length
+    def __init__(self, data: list[SiteData], name: str, rows: Rows, length: int) -> None:
+        self.data, self.name, self.rows, self.length = data, name, rows, length
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.served: set[str] = set()
@@ -113,7 +113,7 @@ class Windows:
 
     def raw(self, rows: np.ndarray, length: int) -> np.ndarray:
         out = np.empty((len(rows), length, self.n_inputs))
-        sites, targets = self.sites[rows], self.targets[rows]
+        sites, targets = self.rows.sites[rows], self.rows.targets[rows]
         for site in np.unique(sites):
             chosen = sites == site
             out[chosen] = self.data[site].series[self.name].windows(targets[chosen], length)
@@ -122,7 +122,7 @@ class Windows:
 
     def fit_scaling(self) -> None:
         """Mean and spread of each input over these rows' target days (the training rows)."""
-        last = self.raw(np.arange(len(self.targets)), 1)[:, 0]
+        last = self.raw(np.arange(len(self.rows)), 1)[:, 0]
         self.mean, std = last.mean(0), last.std(0)
         self.std = np.where(std > 0, std, 1.0)
 
@@ -325,14 +325,14 @@ def run_fold(
     gpp_mean, gpp_std = gpp.mean(), gpp.std() or 1.0
     predicted, served = {}, set()
     for name in names:
-        train = Windows(data, name, strided.sites, strided.targets, config.window_days)
+        train = Windows(data, name, strided, config.window_days)
         train.fit_scaling()
         head = fit_head(
             train, (gpp - gpp_mean) / gpp_std, len(strided), train.n_inputs, config.window_days, config.head,
             seed=config.seed, device=device,
         )
         served |= train.served
-        test = Windows(data, name, fold.test.sites, fold.test.targets, config.window_days)
+        test = Windows(data, name, fold.test, config.window_days)
         test.mean, test.std = train.mean, train.std
         predicted[name] = predict_head(head, test, len(fold.test), device) * gpp_std + gpp_mean
         trained(name)
