@@ -11,8 +11,13 @@ DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto 
 
 
 def train(
-    modality: Annotated[
-        str | None, typer.Option("--modality", "-m", help="Modality to train, e.g. s1 or s2 (see `cae modalities`).")
+    modalities: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--modality", "-m", metavar="NAME",
+            help="Modality to train, e.g. s1 or s2 (see `cae modalities`). With --fusion: a modality to fuse "
+            "(repeatable; default: the cubes' own), e.g. a derived one that reads the S2 cube.",
+        ),
     ] = None,
     fusion: Annotated[bool, typer.Option("--fusion", help="Train fusion over the trained encoders instead.")] = False,
     runs: Annotated[Path, typer.Option("--runs", help="With --fusion: where to find trained encoders.")] = Path("runs"),
@@ -22,7 +27,7 @@ def train(
     dims: Annotated[int, typer.Option("--dims", help="With --fusion: size of the fused embedding.")] = 7,
     cube: Annotated[
         list[Path] | None,
-        typer.Option("--cube", help="Training cube (repeat for several sites). Default: the bundled real demo cube."),
+        typer.Option("--cube", help="Training cube (repeat for several sites). Default: the modality's sample cube."),
     ] = None,
     preset: Annotated[str | None, typer.Option(help="Architecture: paper (default), dense (paper, faster to embed), small or tiny.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs to train (early stopping may end sooner).")] = 200,
@@ -44,27 +49,28 @@ def train(
     [bold]cae train --fusion --cube s2.zarr --cube s1.zarr[/bold]: the encoders of the cubes'
     modalities are loaded frozen (found under --runs, or given with --encoder NAME=DIR) and
     only the fusion transformer trains. Writes fusion.safetensors and fusion.json, which
-    records each encoder's content hash.
+    records each encoder's content hash. [bold]--modality s2 --modality indices[/bold] fuses
+    those two, the derived one read from the S2 cube.
     """
-    from cae.data import DEMO_CUBES, demo_cube_path
     from cae.errors import InputError
     from cae.plugins import installed_modalities
     from cae.training import TrainConfig, train_encoder
 
-    if fusion == (modality is not None):
+    if not fusion and len(modalities or ()) != 1:
         raise InputError("give either --modality NAME (train an encoder) or --fusion (train fusion)")
     settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed)
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
     config = TrainConfig(**settings)
     if fusion:
-        _train_fusion(cube, runs, encoder or [], dims, config, out or runs / "fusion", resume)
+        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume)
         return
-    installed_modalities().get(modality)  # an unknown name fails here, listing the installed ones
+    [modality] = modalities
+    spec = installed_modalities().spec(modality)  # an unknown name fails here, listing the installed ones
     if not cube:
-        if modality not in DEMO_CUBES:
-            raise InputError(f"no bundled demo cube for {modality}; give --cube")
-        cube = [demo_cube_path(modality)]
+        if spec.sample_cube is None:
+            raise InputError(f"{modality} has no sample cube to train on; give --cube")
+        cube = [spec.sample_cube()]
     result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume)
     test = result.metadata.get("test", {})
     console.print(f"saved the {modality} encoder in [bold]{result.run_dir}[/bold]")
@@ -75,7 +81,9 @@ def train(
         )
 
 
-def _train_fusion(cubes, runs: Path, encoder_options: list[str], dims: int, config, out: Path, resume: bool) -> None:
+def _train_fusion(
+    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool
+) -> None:
     from cae.data import demo_cube_path
     from cae.errors import InputError
     from cae.fusion.model import FusionPreset
@@ -88,7 +96,7 @@ def _train_fusion(cubes, runs: Path, encoder_options: list[str], dims: int, conf
             raise InputError(f"--encoder takes NAME=DIR, got {option!r}")
         encoders[name] = Path(folder)
     result = train_fusion(
-        cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders,
+        cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
         preset=FusionPreset(embedding_dim=dims), resume=resume,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")

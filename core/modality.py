@@ -95,6 +95,9 @@ PreprocessFunction = Callable[..., PreparedModality]
 BuildCubeFunction = Callable[[Sequence[Path]], "xr.Dataset"]
 """Raw files of a sensor -> a cube (time, y, x), one variable per band, with a CRS."""
 
+SampleCubeFunction = Callable[[], Path]
+"""() -> path of a small real cube this modality reads (zarr or NetCDF)."""
+
 
 @dataclass(frozen=True)
 class ModalitySpec:
@@ -120,6 +123,13 @@ class ModalitySpec:
     build_cube: BuildCubeFunction | None = None
     #: (n_bands, preset) -> torch module; None means the core context autoencoder.
     model_factory: Callable[..., nn.Module] | None = None
+    #: The modality whose cubes this one is computed from (e.g. spectral indices from `s2`
+    #: reflectance): it reads those cubes, never claims a cube by its bands, and in fusion
+    #: it is read from the same cube as its source.
+    derived_from: str | None = None
+    #: A small real cube this modality reads: what the modality contract test checks it
+    #: on, and what `cae train --modality NAME` trains on when no --cube is given.
+    sample_cube: SampleCubeFunction | None = None
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -170,6 +180,14 @@ class ModalitySpec:
             found.append("preprocess is not callable")
         if self.build_cube is not None and not callable(self.build_cube):
             found.append("build_cube is not callable")
+        if self.sample_cube is not None and not callable(self.sample_cube):
+            found.append("sample_cube is not callable")
+        if self.derived_from is not None and (
+            not isinstance(self.derived_from, str)
+            or not _NAME_PATTERN.match(self.derived_from)
+            or self.derived_from == self.name
+        ):
+            found.append(f"derived_from {self.derived_from!r} must name another modality")
         if self.latent_dim < 1 or self.temporal_reduction < 1:
             found.append("latent_dim and temporal_reduction must be >= 1")
         for label, weights in (("loss", self.loss_weights), ("fusion loss", self.fusion_loss_weights)):

@@ -133,6 +133,13 @@ def collect_modalities(plugins: LoadedPlugins) -> ModalityRegistry:
                     "uninstall one of them"
                 )
             registry.modalities[spec.name] = InstalledModality(spec, plugin_name, package, version)
+    for name, item in list(registry.modalities.items()):
+        source = item.spec.derived_from
+        if source is not None and source not in registry.modalities:
+            del registry.modalities[name]
+            registry.failures.append(
+                PluginFailure(item.plugin, f"modality {name!r} is derived from {source!r}, which is not installed")
+            )
     return registry
 
 

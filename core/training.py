@@ -340,7 +340,7 @@ def load_sources(
     for path in cubes:
         cube = open_cube(path)
         found = modality_of(cube, registry, str(path))
-        if found != modality:
+        if found not in (modality, spec.derived_from):
             raise InputError(f"{path} holds {found}, not {modality}")
         prepared = prepare_modality(cube, spec, source=str(path))
         if bands is not None and prepared.bands != bands:

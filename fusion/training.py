@@ -169,15 +169,34 @@ def train_fusion(
     *,
     runs: Path | None = Path("runs"),
     encoders: dict[str, Path] | None = None,
+    modalities: Sequence[str] | None = None,
     preset: FusionPreset = FusionPreset(),
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train fusion over the trained encoders of the modalities in `cubes` (one place)."""
+    """Train fusion over the trained encoders of the modalities in `cubes` (one place).
+
+    `modalities` names the modalities to fuse when they are not just the cubes' own: a
+    derived modality (`ModalitySpec.derived_from`) is read from its source's cube. A
+    resumed run fuses the modalities it was started with.
+    """
     run_dir = Path(out)
     check_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume)
+    if resume:
+        # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.
+        modalities = modalities or load_fusion(run_dir).metadata["modalities"]
     registry = installed_modalities()
-    stack = load_stack(cubes, registry)
+    wanted = list(modalities or ())
+    stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
+    if wanted and set(wanted) != set(stack.modalities):
+        absent = [name for name in wanted if name not in stack.modalities]
+        extra = [name for name in stack.modalities if name not in wanted]
+        raise InputError(
+            f"fusion of {', '.join(wanted)}: "
+            + (f"no cube holds {', '.join(absent)}; " if absent else "")
+            + (f"a cube of {', '.join(extra)} is given but not asked for; " if extra else "")
+            + "give one cube per modality (a derived modality reads its source's cube)"
+        )
     available = resolve_encoders(runs, encoders)
     missing = [name for name in stack.modalities if name not in available]
     if missing:

@@ -34,12 +34,19 @@ class ModalityStack:
 
 
 def modality_of(cube, registry: ModalityRegistry, source: str) -> str:
-    """Which installed modality a cube holds: its `modality` attribute, else its bands."""
+    """Which installed modality a cube holds: its `modality` attribute, else its bands.
+
+    A derived modality shares its source's bands, so it never claims a cube by them.
+    """
     declared = cube.attrs.get("modality")
     if declared is not None:
         registry.get(declared)
         return declared
-    matches = [name for name, item in registry.modalities.items() if item.spec.bands_in(list(cube.data_vars))]
+    matches = [
+        name
+        for name, item in registry.modalities.items()
+        if item.spec.derived_from is None and item.spec.bands_in(list(cube.data_vars))
+    ]
     if len(matches) != 1:
         raise InputError(
             f"{source}: cannot tell which modality it holds "
@@ -53,6 +60,7 @@ def load_stack(
     paths: Sequence[str | os.PathLike],
     registry: ModalityRegistry,
     *,
+    derived: Sequence[str] = (),
     mask_variable: str | None = None,
     load: bool = True,
 ) -> ModalityStack:
@@ -60,6 +68,8 @@ def load_stack(
 
     One cube stands alone on its own dates. Several cubes need exactly one time-axis
     modality (e.g. S2); the others must lie on its grid and are aligned to its dates.
+    Each modality in `derived` (see `ModalitySpec.derived_from`) is read from the cube of
+    its source modality too, and left out when no such cube is given.
     `load` False keeps the arrays lazy (see `prepare_modality`).
     """
     cubes = {}
@@ -69,6 +79,12 @@ def load_stack(
         if name in cubes:
             raise InputError(f"two cubes of modality {name}: {cubes[name][1]} and {path}; give one per place")
         cubes[name] = (cube, Path(path))
+    for name in derived:
+        source = registry.spec(name).derived_from
+        if source is None:
+            raise InputError(f"{name} is not derived from another modality; give a cube of {name}")
+        if source in cubes and name not in cubes:
+            cubes[name] = cubes[source]
     if len(cubes) == 1:
         axis = next(iter(cubes))
     else:

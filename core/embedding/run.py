@@ -69,6 +69,8 @@ class EmbedJob:
     #: Pixels a centre needs on each side (the widest encoder input), and the fills.
     reach: int
     date_means: dict[str, np.ndarray] = field(repr=False)
+    #: The fused modalities computed from another's cube (read from that cube).
+    derived: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,12 @@ class EmbedPlan:
 
 
 @functools.lru_cache(maxsize=2)
-def _stack(cubes: tuple[str, ...]):
+def _stack(cubes: tuple[str, ...], derived: tuple[str, ...]):
     """The prepared, lazy modalities of the cubes (once per process: workers reuse it)."""
     from cae.cube.stack import load_stack
     from cae.plugins import installed_modalities
 
-    return load_stack(cubes, installed_modalities(), load=False)
+    return load_stack(cubes, installed_modalities(), derived=derived, load=False)
 
 
 @functools.lru_cache(maxsize=2)
@@ -117,13 +119,16 @@ def fingerprint(paths: Sequence[str]) -> str:
 
 def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path, options: EmbedOptions) -> EmbedPlan:
     """Open the inputs and the model, check they fit, and cut the output grid into chunks."""
+    from cae.plugins import installed_modalities
     from cae.sampling import date_band_means
     from cae.training import resolve_device
 
     cubes = tuple(str(Path(path).resolve()) for path in cubes)
     device = resolve_device(options.device)
     fusion = _fusion(str(Path(model).resolve()), device)
-    stack = _stack(cubes)
+    registry = installed_modalities()
+    derived = tuple(name for name in fusion.model.modalities if registry.spec(name).derived_from)
+    stack = _stack(cubes, derived)
     missing = [name for name in fusion.model.modalities if name not in stack.modalities]
     unknown = [name for name in stack.modalities if name not in fusion.model.modalities]
     if stack.time_axis in missing or unknown:
@@ -148,7 +153,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
     date_means = {name: date_band_means(stack.modalities[name].values, stack.modalities[name].valid) for name in encoders}
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, options.batch_size,
-        reach, date_means,
+        reach, date_means, derived,
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + options.chunk_dates, n_times)), slice(y, min(y + options.chunk, height)),
@@ -202,7 +207,7 @@ def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tupl
 def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict[str, np.ndarray], int]:
     from cae.sampling import day_numbers, fill_invalid
 
-    stack, fusion = _stack(job.cubes), _fusion(job.model, job.device)
+    stack, fusion = _stack(job.cubes, job.derived), _fusion(job.model, job.device)
     shape = stack.reference.valid.shape
     t, y, x = chunk.region
     valid = stack.reference.valid.isel(time=t, y=y, x=x).values
@@ -262,7 +267,7 @@ def template(plan_: EmbedPlan, options: EmbedOptions):
     from cae.cube.io import open_cube
 
     job = plan_.job
-    stack, fusion = _stack(job.cubes), _fusion(job.model, job.device)
+    stack, fusion = _stack(job.cubes, job.derived), _fusion(job.model, job.device)
     reference = stack.reference.valid
     n_times, height, width = plan_.shape
     features = fusion.model.preset.embedding_dim

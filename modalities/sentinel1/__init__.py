@@ -25,6 +25,13 @@ def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:
     return preprocess_backscatter(cube, SPEC, mask_variable)
 
 
+def sample_cube() -> Path:
+    """The bundled real Poland S1 VH cube."""
+    from cae.data import demo_cube_path
+
+    return demo_cube_path("s1")
+
+
 def build_cube(paths: Sequence[Path]):
     """Sigma0 GeoTIFF scenes (one file per polarisation and slice) -> a cube, read with torchgeo."""
     from cae.modalities.sentinel1.cube import build_from_geotiffs
@@ -45,6 +52,7 @@ SPEC = ModalitySpec(
     sampling=SamplingDefaults(window_dates=40, window_stride=40, patch_stride=15),
     alignment_tolerance_days=12.0,
     build_cube=build_cube,
+    sample_cube=sample_cube,
 )
 
 

@@ -34,6 +34,13 @@ def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:
     return preprocess_reflectance(cube, SPEC, mask_variable)
 
 
+def sample_cube() -> Path:
+    """The bundled real Romania S2 cube."""
+    from cae.data import demo_cube_path
+
+    return demo_cube_path("s2")
+
+
 def build_cube(paths: Sequence[Path]):
     """L2A NetCDF files of one area (any mix of 10, 20, 60 m) -> one 10 m cube."""
     from cae.modalities.sentinel2.cube import build_from_netcdf
@@ -52,6 +59,7 @@ SPEC = ModalitySpec(
     fusion_loss_weights=LossWeights(mae=0.665, ssim=0.02, sam=0.315, center_weight=1.75),
     defines_time_axis=True,
     build_cube=build_cube,
+    sample_cube=sample_cube,
 )
 
 

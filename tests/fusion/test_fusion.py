@@ -193,4 +193,4 @@ def test_loading_refuses_an_encoder_that_changed(place, tmp_path):
 def test_fusion_command_needs_an_encoder_per_cube(tmp_path, capsys):
     code = run(["train", "--fusion", "--runs", str(tmp_path / "empty")])
     assert code == 2 and "no trained encoder" in capsys.readouterr().err
-    assert run(["train", "--fusion", "--modality", "s2"]) == 2
+    assert run(["train", "--modality", "s2", "--modality", "s1"]) == 2
