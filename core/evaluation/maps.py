@@ -112,6 +112,7 @@ def embedding_maps(
     xs, ys = store["x"].values, store["y"].values
     half = abs(xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.5
     extent = (xs.min() - half, xs.max() + half, ys.min() - half, ys.max() + half)
+    crs = crs_label(crs_of(store))
     plt = pyplot()
     paths = []
     with staged_folder(out, overwrite) as folder:
@@ -128,7 +129,8 @@ def embedding_maps(
             for axis in axes:
                 axis.ticklabel_format(useOffset=False, style="plain")
                 axis.tick_params(labelsize=7)
-                axis.set_xlabel(f"x ({crs_label(crs_of(store))})", fontsize=8)
+                axis.set_xlabel(f"x ({crs})", fontsize=8)
+            axes[0].set_ylabel(f"y ({crs})", fontsize=8)
             figure.suptitle(f"{Path(store_path).name}, {date.date()}", fontsize=11)
             figure.tight_layout()
             path = folder / f"map_{date.date()}.png"
