@@ -1,7 +1,8 @@
 """pytest plugin (`-p naive_fast_path`): a deliberate regression of `cae embed`'s fast path.
 
-It replaces `shared_latents` by the per-window reference before the benchmarks import it,
-so a benchmark run measures the fast path as slow as the naive one.
+Before the benchmarks import it, `shared_latents` is replaced by the per-window reference,
+so a benchmark run measures the fast path as slow as the naive one, however fast the real
+fast path becomes.
 """
 
 import cae.embedding.latents as latents

@@ -1,9 +1,9 @@
 """The benchmark tracker (`benchmarks/track.py`): what makes CI fail on a slower fast path.
 
 The slow test runs the real `cae embed` benchmark of the tiny preset on the demo cube with
-its fast path replaced by the per-window reference (the `naive_fast_path` plugin beside
-this file) and tracks it against the repository's floor; the stored baseline, a real run of
-the library as it is, passes the floors. The others track SYNTHETIC runs, written here.
+its fast path replaced by the per-window reference (the `naive_fast_path` plugin beside this
+file) and tracks it against the repository's floor; the stored baseline, a real run of the library as
+it is, passes the floors. The others track SYNTHETIC runs, written here.
 """
 
 from __future__ import annotations
