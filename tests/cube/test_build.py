@@ -11,7 +11,7 @@ from pyproj import CRS
 from cae.cli.app import run
 from cae.cube.grid import crs_label, crs_of, resolution_of
 from cae.cube.io import open_cube, write_cube
-from conftest import SHARED_DATA, requires_shared_data
+from cae_testing import SHARED_DATA, requires_shared_data
 
 
 def test_romania_cube_has_six_bands_at_10_m_and_140_dates(romania_s2):

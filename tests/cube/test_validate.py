@@ -8,7 +8,7 @@ import xarray as xr
 
 from cae.cli.app import run
 from cae.cube.io import write_cube
-from conftest import S2_LEVELS, synthetic_cube
+from cae_testing import S2_LEVELS, synthetic_cube
 
 
 def _check(tmp_path, capsys, *cubes: xr.Dataset) -> tuple[int, str]:

@@ -11,7 +11,7 @@ import xarray as xr
 
 from cae.cube.prepare import align_to_dates, prepare_modality
 from cae.errors import CubeError
-from conftest import TEST_DATA, synthetic_cube
+from cae_testing import TEST_DATA, synthetic_cube
 
 
 @pytest.fixture(scope="module")

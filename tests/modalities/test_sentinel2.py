@@ -8,7 +8,7 @@ import pytest
 from cae.cube.prepare import prepare_modality
 from cae.errors import CubeError
 from cae.modalities.sentinel2.preprocessing import INVALID_SCENE_CLASSES
-from conftest import S2_LEVELS, synthetic_cube
+from cae_testing import S2_LEVELS, synthetic_cube
 
 
 @pytest.fixture(scope="module")
