@@ -34,6 +34,13 @@ def train(
     max_steps: Annotated[int, typer.Option(help="Most optimiser steps; -1 for no limit.")] = -1,
     batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 16,
     learning_rate: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-4, the paper's).")] = None,
+    loss_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Encoder loss as mae=W,ssim=W,sam=W[,center=W] (default: the modality's, e.g. S2 "
+            "mae=0.33,ssim=0.02,sam=0.65). Recorded in encoder.json.",
+        ),
+    ] = None,
     device: DeviceOption = "auto",
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data and result.")] = 42,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<modality>.")] = None,
@@ -61,6 +68,8 @@ def train(
     settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed)
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
+    if loss_weights is not None:
+        settings["loss_weights"] = _parse_loss_weights(loss_weights)
     config = TrainConfig(**settings)
     if fusion:
         _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume)
@@ -105,3 +114,19 @@ def _train_fusion(
             f"{name}: held-out centre MAE through fusion {scores['fusion_center_mae']:.4f}, "
             f"through its own autoencoder {scores['autoencoder_center_mae']:.4f} ({scores['samples']} samples)"
         )
+
+
+def _parse_loss_weights(text: str):
+    """`mae=1,ssim=0,sam=0[,center=1]` -> LossWeights; terms not named are 0 (centre weight 1)."""
+    from cae.errors import InputError
+    from cae.modality import LossWeights
+
+    names = {"mae": "mae", "ssim": "ssim", "sam": "sam", "center": "center_weight"}
+    values = {"mae": 0.0}
+    for part in text.split(","):
+        name, _, value = part.strip().partition("=")
+        try:
+            values[names[name]] = float(value)
+        except (KeyError, ValueError):
+            raise InputError(f"--loss-weights takes mae=W,ssim=W,sam=W[,center=W]; cannot read {part!r}") from None
+    return LossWeights(**values)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cae.modality import N_DATES, PATCH_SIZE
+from cae.modality import CENTER_DATE, N_DATES, PATCH_SIZE
 from cae.presets import PRESETS, AutoencoderPreset
 
 #: Side of the token map: 15 -> 7 -> 4 in the encoder.
@@ -267,17 +267,21 @@ class FrameDecoder(nn.Module):
         # negative spectra a linear output can produce. Its cost: exact 0 and 1 (clipped values)
         # are reached only asymptotically, within 1e-3 at a logit of -7 or 7.
         #
-        # The GroupNorm (one group: each frame normalised over its channels and pixels, so
-        # batch-independent) is our addition. Without it the residual sums of the decoder
-        # grew to magnitudes of 10-100 within 50 steps, the C-channel hidden layer of the
-        # head went negative on every pixel, its SiLU and the sigmoid stopped passing
-        # gradients, and the output froze at the data mean whatever the latent (measured on
-        # the tiny preset: the decoder's output did not change at all when the latent did).
+        # "Two 3x3 convs to C": the hidden layer has `head_channels` channels (decision). With C
+        # channels there, as we first had, a single-band sensor (S1 with VH only) squeezed the
+        # whole frame through one SiLU channel, which went negative everywhere and passed no
+        # gradient. With `head_channels` SiLU channels, all of them still died on the real
+        # Poland VH cube within 100 steps (pre-activations near -55): the hidden layer is a
+        # LeakyReLU, whose negative side keeps passing gradient. Nothing normalises the
+        # features before the head: a per-frame normalisation (we tried GroupNorm) removes each
+        # frame's overall level, which is exactly what the latent has to bring back, and the
+        # decoder learnt to use the latent several times more slowly with it. The last
+        # convolution starts at zero and its bias at the data's band means
+        # (`ContextAutoencoder.initialise_from_data`), so no early step saturates the sigmoid.
         self.head = nn.Sequential(
-            nn.GroupNorm(1, preset.stem_channels),
-            nn.Conv2d(preset.stem_channels, out_channels, 3, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            nn.Conv2d(preset.stem_channels, preset.head_channels, 3, padding=1),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(preset.head_channels, out_channels, 3, padding=1),
             nn.Sigmoid(),
         )
 
@@ -354,15 +358,56 @@ class ContextAutoencoder(nn.Module):
         the attention gates inside CBAM keep PyTorch's default, they only scale. The linear
         layers of the bottleneck: LeCun, the initialisation SELU is made for. The transformer
         keeps PyTorch's own (Xavier) initialisation.
+
+        Two layers start from what the method asks of them rather than at random. The
+        reduction over time weighs the 11 dates as the loss does (0.1 ** |k - centre|), so the
+        latent starts as a summary of the centre date; the expansion over time gives every
+        date the mean of the R reduced tokens. A little noise (a tenth of LeCun's) breaks the
+        symmetry between their outputs. With random weights there, the centre date reached the
+        latent mixed with ten others at equal strength, and on the real Romania cube the tiny
+        preset had not learnt to single it out after 1,500 steps.
         """
         for cnn in (self.frame_encoder, self.frame_decoder):
             for name, module in cnn.named_modules():
                 if ".attention." not in f".{name}.":
                     _init_weights(module, math.sqrt(2.0))
-        _init_weights(self.frame_decoder.head[-2], 1.0)  # into the sigmoid, no ReLU-like
-        for block in (self.reduce_features, self.reduce_time, self.to_latent,
-                      self.from_latent, self.expand_time, self.expand_features):
+        # The last convolution starts at zero, so every reconstruction starts at the sigmoid of
+        # its bias (`initialise_from_data`); it receives gradients from the first step.
+        nn.init.zeros_(self.frame_decoder.head[-2].weight)
+        for block in (self.reduce_features, self.to_latent, self.from_latent, self.expand_features):
             _init_weights(block[0], 1.0)
+        date_weights = 0.1 ** (torch.arange(N_DATES) - CENTER_DATE).abs().float()  # (T,)
+        reduced = self.reduce_time[0].weight.shape[0]
+        for layer, start in ((self.reduce_time[0], date_weights.expand(reduced, -1)),
+                             (self.expand_time[0], torch.full((N_DATES, reduced), 1.0 / reduced))):
+            _init_weights(layer, 0.1)
+            with torch.no_grad():
+                layer.weight += start
+
+    def initialise_from_data(self, band_means: Tensor, band_stds: Tensor) -> None:
+        """Start from the training data's band statistics, each (C,), means in (0, 1).
+
+        Input: the stem's 1x1 convolution is rescaled so that it first sees each band
+        standardised, (x - mean) / std, as if a normalisation layer came before it (the same
+        parameters, so checkpoints and `cae embed` are unchanged). Model inputs are in [0, 1]
+        but vary little around their level: S1 VH of the Poland cube is 0.39 +- 0.04. Without
+        this the latent started nearly constant across samples, the decoder learnt to ignore
+        it, and the tiny S1 encoder never beat predicting each patch's mean (0.042 vs 0.040
+        held-out centre MAE); with it, it did within 150 steps.
+
+        Output: the bias of the last convolution is set to the logit of the means (like a
+        classifier's bias set to the log-odds of its class frequencies), so training starts
+        from the mean patch instead of spending its first steps moving a sigmoid from 0.5 to
+        values near 0.05.
+        """
+        stem = self.frame_encoder.stem[0]
+        means = band_means.to(stem.weight)
+        scale = 1.0 / band_stds.to(stem.weight).clamp(min=1e-3)
+        head = self.frame_decoder.head[-2]
+        with torch.no_grad():
+            stem.weight *= scale[None, :, None, None]
+            stem.bias -= stem.weight[:, :, 0, 0] @ means
+            head.bias.copy_(torch.logit(means.clamp(1e-3, 1 - 1e-3)))
 
     def _attend_over_time(self, tokens: Tensor, day_offsets: Tensor) -> Tensor:
         """Mix the 11 tokens of each sample, told how many days separate them.

@@ -21,7 +21,8 @@ from cae.errors import InputError
 WEIGHTS_FILE = "encoder.safetensors"
 METADATA_FILE = "encoder.json"
 CURVE_FILE = "loss_curve.png"
-FORMAT_VERSION = 1
+#: 2: the decoder head has `head_channels` hidden channels (LeakyReLU) and no GroupNorm.
+FORMAT_VERSION = 2
 KIND = "cae-modality-encoder"
 
 
@@ -107,6 +108,11 @@ def read_metadata(run_dir: Path) -> dict[str, Any]:
         raise InputError(f"{path} is not a valid encoder description: {error}") from error
     if metadata.get("kind") != KIND:
         raise InputError(f"{path} does not describe a cae modality encoder")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"{path} is an encoder of checkpoint format {metadata.get('format_version')}; this cae reads format "
+            f"{FORMAT_VERSION}: train the encoder again with this version"
+        )
     return metadata
 
 

@@ -49,6 +49,12 @@ class LossWeights:
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    @property
+    def valid(self) -> bool:
+        """Terms >= 0 with a positive sum, and a positive centre weight."""
+        terms = (self.mae, self.ssim, self.sam)
+        return min(terms) >= 0 and sum(terms) > 0 and self.center_weight > 0
+
 
 @dataclass(frozen=True)
 class SamplingDefaults:
@@ -191,8 +197,7 @@ class ModalitySpec:
         if self.latent_dim < 1 or self.temporal_reduction < 1:
             found.append("latent_dim and temporal_reduction must be >= 1")
         for label, weights in (("loss", self.loss_weights), ("fusion loss", self.fusion_loss_weights)):
-            terms = (weights.mae, weights.ssim, weights.sam)
-            if min(terms) < 0 or sum(terms) <= 0 or weights.center_weight <= 0:
+            if not weights.valid:
                 found.append(f"{label} weights must be >= 0 with a positive sum: {weights}")
         sampling = self.sampling
         if sampling.window_dates < N_DATES or sampling.window_stride < 1 or sampling.patch_stride < 1:

@@ -43,6 +43,8 @@ class AutoencoderPreset:
     feedforward_size: int = 8
     dropout: float = 0.25
     spatial_dropout: float = 0.07
+    #: Hidden channels of the decoder's two-convolution head (our choice: DESIGN gives none).
+    head_channels: int = 16
     #: Width each date's token is projected to before the temporal reduction.
     reduced_token_dim: int = 16
     #: Largest cumulative day offset with its own positional embedding; larger ones share it.
@@ -66,7 +68,7 @@ class AutoencoderPreset:
     def problems(self) -> list[str]:
         """Why this preset cannot build a model; empty when it can."""
         found = []
-        widths = ("stem_channels", "block2_channels", "block3_channels", "token_channels",
+        widths = ("stem_channels", "block2_channels", "block3_channels", "token_channels", "head_channels",
                   "attention_reduction", "token_attention_reduction", "attention_heads",
                   "transformer_layers", "feedforward_size", "reduced_token_dim", "max_day_offset")
         found += [f"{name} must be >= 1" for name in widths if getattr(self, name) < 1]
@@ -129,6 +131,7 @@ PRESETS: dict[str, AutoencoderPreset] = {
             attention_heads=2,
             transformer_layers=1,
             feedforward_size=8,
+            head_channels=8,
             reduced_token_dim=8,
         ),
     )

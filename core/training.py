@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cae import __version__
+from cae.autoencoder import ContextAutoencoder
 from cae.checkpoint import (
     CURVE_FILE,
     FORMAT_VERSION,
@@ -36,8 +37,8 @@ from cae.cube.io import open_cube
 from cae.cube.prepare import prepare_modality
 from cae.cube.stack import modality_of
 from cae.errors import InputError
-from cae.losses import center_mae, reconstruction_loss
-from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec, SamplingDefaults
+from cae.losses import center_mae, reconstruction_loss, warmed_up_weights
+from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights, ModalitySpec, SamplingDefaults
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
 from cae.presets import get_preset
@@ -60,6 +61,12 @@ class TrainConfig:
     weight_decay: float = 1.5e-4
     #: Linear warm-up from 0.001 x lr over this many optimiser steps (length is our decision).
     warmup_steps: int = 200
+    #: None: the modality's loss weights (DESIGN 4).
+    loss_weights: LossWeights | None = None
+    #: Steps on the MAE alone, then steps blending into the loss weights
+    #: (`cae.losses.warmed_up_weights`; our decision).
+    mae_only_steps: int = 300
+    loss_ramp_steps: int = 600
     plateau_factor: float = 0.35
     plateau_patience: int = 5
     early_stopping_patience: int = 16
@@ -77,7 +84,7 @@ class TrainConfig:
     num_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "sampling": self.sampling.to_dict() if self.sampling else None}
+        return asdict(self)
 
 
 @dataclass
@@ -92,16 +99,19 @@ class AutoencoderTask(L.LightningModule):
     def __init__(self, model: torch.nn.Module, spec: ModalitySpec, config: TrainConfig) -> None:
         super().__init__()
         self.model, self.spec, self.config = model, spec, config
+        self.loss_weights = config.loss_weights or spec.loss_weights
         self._step_started = None
 
-    def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    def _losses(self, batch: dict[str, torch.Tensor], weights: LossWeights) -> tuple[torch.Tensor, dict, torch.Tensor]:
         reconstruction, _ = self.model(batch["values"], batch["day_offsets"])
-        total, parts = reconstruction_loss(reconstruction, batch["target"], batch["mask"], self.spec.loss_weights)
+        total, parts = reconstruction_loss(reconstruction, batch["target"], batch["mask"], weights)
         return total, parts, reconstruction
 
     def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor:
         batch = batch[self.spec.name]
-        total, _, _ = self._losses(batch)
+        config = self.config
+        weights = warmed_up_weights(self.loss_weights, self.global_step, config.mae_only_steps, config.loss_ramp_steps)
+        total, _, _ = self._losses(batch, weights)
         batch_size = batch["values"].shape[0]
         now = time.perf_counter()
         if self._step_started is not None:
@@ -112,7 +122,7 @@ class AutoencoderTask(L.LightningModule):
 
     def validation_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> None:
         batch = batch[self.spec.name]
-        total, _, reconstruction = self._losses(batch)
+        total, _, reconstruction = self._losses(batch, self.loss_weights)
         batch_size = batch["values"].shape[0]
         self.log("val_loss", total, batch_size=batch_size, sync_dist=True)
         error = center_mae(reconstruction.float(), batch["target"], batch["mask"])
@@ -316,6 +326,23 @@ def center_baselines(
     return {"center_mae": model_error / count, "patch_mean_center_mae": mean_error / count, "samples": count}
 
 
+def site_band_statistics(sources: dict[str, SourceCube], sites: Sequence[Site], modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C,) mean and standard deviation of each band over the valid pixels of `sites`."""
+    totals, squares, count = 0.0, 0.0, 0
+    for site in sites:
+        cutter = sources[site.cube].cutters[modality]
+        rows, cols = slice(*site.rows), slice(*site.cols)
+        valid = cutter.valid[:, None, rows, cols]  # (T, 1, h, w)
+        values = np.where(valid, cutter.values[:, :, rows, cols], 0.0).astype(np.float64)  # (T, C, h, w)
+        totals = totals + values.sum((0, 2, 3))
+        squares = squares + (values**2).sum((0, 2, 3))
+        count += int(valid.sum())
+    count = max(count, 1)
+    means = totals / count
+    stds = np.sqrt(np.maximum(squares / count - means**2, 0.0))
+    return torch.as_tensor(means, dtype=torch.float32), torch.as_tensor(stds, dtype=torch.float32)
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -443,6 +470,8 @@ def train_encoder(
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
     check_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume)
+    if config.loss_weights is not None and not config.loss_weights.valid:
+        raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
     preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
     spec, sources = load_sources(modality, cubes, preset.halo)
     config = replace(config, preset=preset.name)
@@ -457,6 +486,8 @@ def train_encoder(
     bands, parameters = first.bands, first.parameters
     L.seed_everything(config.seed, workers=True, verbose=False)
     model = spec.create_model(len(bands), preset)
+    if isinstance(model, ContextAutoencoder):
+        model.initialise_from_data(*site_band_statistics(sources, split["train"], modality))
     registered = installed_modalities().get(modality)
     describe = {
         "kind": KIND,
@@ -468,7 +499,7 @@ def train_encoder(
         "preset": preset.to_dict(),
         "latent_dim": spec.latent_dim,
         "temporal_reduction": spec.temporal_reduction,
-        "loss_weights": spec.loss_weights.to_dict(),
+        "loss_weights": (config.loss_weights or spec.loss_weights).to_dict(),
         "sampling": sampling.to_dict(),
         "training": config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -163,3 +163,49 @@ def test_a_preset_that_cannot_build_a_model_is_rejected():
         AutoencoderPreset(name="bad", token_channels=3, attention_heads=5)
     with pytest.raises(ValueError, match="odd"):
         AutoencoderPreset(name="bad", multiscale_kernels=(3, 6))
+
+
+def test_an_untrained_latent_summarises_the_centre_date_more_than_the_edges():
+    """The temporal reduction starts with the loss's date weights, 0.1 ** |k - 5|."""
+    model = build(PRESETS["tiny"]).eval()
+    patches, days = batch(8, bands=10)
+
+    def change_when_date_is_replaced(date: int) -> float:
+        changed = patches.clone()
+        changed[:, date] = torch.rand_like(changed[:, date])
+        with torch.no_grad():
+            return (model.encode(changed, days) - model.encode(patches, days)).abs().mean().item()
+
+    assert change_when_date_is_replaced(5) > 3 * max(change_when_date_is_replaced(0), change_when_date_is_replaced(10))
+
+
+def test_initialise_from_data_starts_every_reconstruction_at_the_band_means():
+    model = build(PRESETS["tiny"], S1).eval()
+    means = torch.tensor([0.45, 0.3])
+    model.initialise_from_data(means, torch.tensor([0.05, 0.02]))
+    patches, days = batch(3, bands=2)
+    with torch.no_grad():
+        recon, _ = model(patches, days)
+    per_band = recon.mean(dim=(0, 1, 3, 4))
+    torch.testing.assert_close(per_band, means, atol=0.02, rtol=0)
+    assert recon.std(dim=(0, 1, 3, 4)).max() < 0.02  # nearly the mean patch everywhere
+
+
+def test_initialise_from_data_makes_the_stem_see_standardised_bands():
+    import copy
+
+    model = build(PRESETS["tiny"], S1).eval()
+    before = copy.deepcopy(model.frame_encoder.stem)
+    means, stds = torch.tensor([0.45, 0.3]), torch.tensor([0.05, 0.02])
+    model.initialise_from_data(means, stds)
+    standardised = torch.randn(4, 2, 15, 15)
+    frames = means[:, None, None] + stds[:, None, None] * standardised
+    with torch.no_grad():
+        torch.testing.assert_close(model.frame_encoder.stem(frames), before(standardised), atol=1e-5, rtol=1e-5)
+
+
+def test_a_single_band_decoder_head_is_wider_than_its_one_band():
+    model = build(PRESETS["tiny"], (1, 2, 7))
+    hidden = model.frame_decoder.head[0]
+    assert hidden.out_channels == PRESETS["tiny"].head_channels > 1
+    assert model.frame_decoder.head[2].out_channels == 1

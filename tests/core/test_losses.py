@@ -16,6 +16,7 @@ from cae.losses import (
     ssim_loss,
     weighted_mae,
     weighted_sam,
+    warmed_up_weights,
 )
 
 S1_WEIGHTS = LossWeights(mae=1.0, center_weight=1.0)
@@ -193,3 +194,21 @@ def test_center_mae_matches_hand_computation():
     mask = torch.ones(3, 11, 15, 15, dtype=torch.bool)
     mask[1, 5, 7, 7] = False
     assert center_mae(recon, target, mask).item() == pytest.approx((0.2 + 0.3) / 2, rel=1e-6)
+
+
+def test_loss_weights_warm_up_from_the_mae_alone_to_the_modality_weights():
+    start = warmed_up_weights(S2_WEIGHTS, 0, mae_only_steps=300, ramp_steps=600)
+    assert (start.mae, start.ssim, start.sam) == (1.0, 0.0, 0.0)
+    assert warmed_up_weights(S2_WEIGHTS, 299, 300, 600) == start
+    halfway = warmed_up_weights(S2_WEIGHTS, 600, 300, 600)
+    assert halfway.mae == pytest.approx((1 + 0.33) / 2)
+    assert (halfway.ssim, halfway.sam) == (pytest.approx(0.01), pytest.approx(0.325))
+    assert warmed_up_weights(S2_WEIGHTS, 900, 300, 600) == S2_WEIGHTS
+    assert warmed_up_weights(S2_WEIGHTS, 10**6, 300, 600) == S2_WEIGHTS
+    assert warmed_up_weights(S2_WEIGHTS, 0, 0, 0) == S2_WEIGHTS  # no warm-up at all
+    assert {halfway.center_weight, start.center_weight} == {S2_WEIGHTS.center_weight}
+
+
+def test_loss_warm_up_leaves_an_mae_only_modality_unchanged():
+    for step in (0, 450, 900):
+        assert warmed_up_weights(S1_WEIGHTS, step, 300, 600) == S1_WEIGHTS
