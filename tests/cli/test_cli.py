@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -60,6 +61,13 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
     embedding = xr.open_zarr(store, consolidated=False).embedding
     assert embedding.sizes == {"feature": 7, "time": 122, "y": 100, "x": 100}
     assert int(embedding.isel(feature=0).notnull().sum()) > 100_000
+    evaluation = out_dir / "evaluation"
+    report = json.loads((evaluation / "reconstruction.json").read_text())
+    assert "reconstruction report:" in out and (evaluation / "reconstruction.md").exists()
+    assert "s2" in json.dumps(report) and "pca" in json.dumps(report).lower()
+    maps = sorted((evaluation / "maps").glob("*.png"))
+    assert maps and all(path.stat().st_size > 10_000 for path in maps)
+    assert f"maps ({len(maps)} dates)" in out
     assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first trained
     out = " ".join(capsys.readouterr().out.split())
     assert "using the encoder trained earlier" in out and "using the fusion model trained earlier" in out

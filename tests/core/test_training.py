@@ -17,12 +17,16 @@ from cae.errors import InputError
 from cae.training import STATE_FILE, train_encoder
 from cae_testing import synthetic_cube
 
+#: Steps of the real-data runs below (the demo trains for 1,500; the suite has a time budget).
+#: At 800 steps the held-out centre MAE was S2 0.029 vs the patch mean's 0.046, S1 0.025 vs 0.040.
+TEST_STEPS = 800
+
 
 @pytest.fixture(scope="module")
 def s2_run(tmp_path_factory):
     """The tiny S2 encoder trained on the real Romania cube (shared by the tests below)."""
     run_dir = tmp_path_factory.mktemp("runs") / "s2"
-    return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2"), progress=False)
+    return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2", max_steps=TEST_STEPS), progress=False)
 
 
 @pytest.mark.slow
@@ -34,7 +38,7 @@ def test_tiny_s2_beats_the_patch_mean_on_held_out_real_sites(s2_run):
 
 @pytest.mark.slow
 def test_s1_trains_on_the_real_poland_vh_cube_and_beats_the_patch_mean(tmp_path):
-    result = train_encoder("s1", [demo_cube_path("s1")], tmp_path / "s1", demo_training_config("s1"), progress=False)
+    result = train_encoder("s1", [demo_cube_path("s1")], tmp_path / "s1", demo_training_config("s1", max_steps=TEST_STEPS), progress=False)
     test = result.metadata["test"]
     assert result.metadata["bands"] == ["VH"]
     assert test["center_mae"] < 0.8 * test["patch_mean_center_mae"], test
