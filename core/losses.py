@@ -163,9 +163,9 @@ def warmed_up_weights(weights: LossWeights, step: int, mae_only_steps: int, ramp
     `ramp_steps` move linearly to `weights`, which hold from then on. The centre weight
     is never changed; a modality trained on MAE alone (S1) is not affected at all.
     """
-    progress = min(max((step - mae_only_steps) / max(ramp_steps, 1), 0.0), 1.0)
     if step >= mae_only_steps + ramp_steps:
         return weights
+    progress = max((step - mae_only_steps) / max(ramp_steps, 1), 0.0)
     return replace(weights, mae=1 - progress + progress * weights.mae, ssim=progress * weights.ssim, sam=progress * weights.sam)
 
 

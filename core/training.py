@@ -94,12 +94,14 @@ class TrainResult:
 
 
 class AutoencoderTask(L.LightningModule):
-    """Reconstruction training of one context autoencoder; validation on the centre MAE."""
+    """Reconstruction training of one context autoencoder; validation on the centre MAE.
+
+    `config.loss_weights` is the run's resolved loss (`train_encoder` fills in the modality's).
+    """
 
     def __init__(self, model: torch.nn.Module, spec: ModalitySpec, config: TrainConfig) -> None:
         super().__init__()
         self.model, self.spec, self.config = model, spec, config
-        self.loss_weights = config.loss_weights or spec.loss_weights
         self._step_started = None
 
     def _losses(self, batch: dict[str, torch.Tensor], weights: LossWeights) -> tuple[torch.Tensor, dict, torch.Tensor]:
@@ -110,7 +112,7 @@ class AutoencoderTask(L.LightningModule):
     def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor:
         batch = batch[self.spec.name]
         config = self.config
-        weights = warmed_up_weights(self.loss_weights, self.global_step, config.mae_only_steps, config.loss_ramp_steps)
+        weights = warmed_up_weights(config.loss_weights, self.global_step, config.mae_only_steps, config.loss_ramp_steps)
         total, _, _ = self._losses(batch, weights)
         batch_size = batch["values"].shape[0]
         now = time.perf_counter()
@@ -122,7 +124,7 @@ class AutoencoderTask(L.LightningModule):
 
     def validation_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> None:
         batch = batch[self.spec.name]
-        total, _, reconstruction = self._losses(batch, self.loss_weights)
+        total, _, reconstruction = self._losses(batch, self.config.loss_weights)
         batch_size = batch["values"].shape[0]
         self.log("val_loss", total, batch_size=batch_size, sync_dist=True)
         error = center_mae(reconstruction.float(), batch["target"], batch["mask"])
@@ -474,7 +476,7 @@ def train_encoder(
         raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
     preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
     spec, sources = load_sources(modality, cubes, preset.halo)
-    config = replace(config, preset=preset.name)
+    config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
     sampling = config.sampling or spec.sampling
     split, train, val, test = site_datasets(sources, sampling, config)
     if len(train) == 0 or len(val) == 0:
@@ -499,7 +501,7 @@ def train_encoder(
         "preset": preset.to_dict(),
         "latent_dim": spec.latent_dim,
         "temporal_reduction": spec.temporal_reduction,
-        "loss_weights": (config.loss_weights or spec.loss_weights).to_dict(),
+        "loss_weights": config.loss_weights.to_dict(),
         "sampling": sampling.to_dict(),
         "training": config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
