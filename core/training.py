@@ -8,10 +8,13 @@ is the method: samples, losses, and the self-describing checkpoint (`cae.checkpo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.data import DataLoader, Sampler
 
 from cae import __version__
 from cae.autoencoder import ContextAutoencoder
@@ -29,7 +33,9 @@ from cae.checkpoint import (
     KIND,
     METADATA_FILE,
     WEIGHTS_FILE,
+    atomic_write_bytes,
     atomic_write_json,
+    check_writable,
     git_revision,
     save_weights,
 )
@@ -37,6 +43,7 @@ from cae.cube.io import open_cube
 from cae.cube.prepare import prepare_modality
 from cae.cube.stack import modality_of
 from cae.errors import InputError
+from cae.locks import sole_writer
 from cae.losses import center_mae, reconstruction_loss, warmed_up_weights
 from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights, ModalitySpec, SamplingDefaults
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
@@ -152,6 +159,24 @@ def optimizers_for(parameters, config: TrainConfig):
     ]
 
 
+class SeededPermutation(Sampler[int]):
+    """A random order fixed by `seed`: the same each time an iteration starts.
+
+    Lightning starts iterating the training loader twice in some epochs of an uninterrupted
+    run and once in the same epoch of a resumed one; with a shuffling sampler, whose
+    generator advances at every start, the two runs would then train on different batches.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed = size, seed
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed)).tolist())
+
+
 class PatchData(L.LightningDataModule):
     """Train (dates redrawn each epoch) and validation samples of whole sites."""
 
@@ -162,12 +187,14 @@ class PatchData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         self.train.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        seed = self.config.seed * 100_003 + epoch
         return DataLoader(
             self.train,
             batch_size=self.config.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=SeededPermutation(len(self.train), seed),
+            # Its own generator: starting an iteration draws a seed from the loader's generator,
+            # which must not be the global one that dropout draws from.
+            generator=torch.Generator().manual_seed(seed),
             num_workers=self.config.num_workers,
             drop_last=len(self.train) > self.config.batch_size,
         )
@@ -179,25 +206,50 @@ class PatchData(L.LightningDataModule):
 class CheckpointWriter(L.Callback):
     """After each validation: keep the best weights, and rewrite the JSON and loss curve.
 
-    `save_weights(task, run_dir)` writes the weights worth keeping and returns their hash.
-    The history of metrics lives in this callback's state, which Lightning saves in the
-    training state, so a resumed run continues the same history.
+    `trained(task)` is the module whose weights are kept, in `weights_file`. The history of
+    metrics and the best weights live in this callback's state, which Lightning saves in
+    the training state, so a resumed run continues the same history.
     """
 
-    def __init__(self, run_dir: Path, describe: dict[str, Any], save_weights, metadata_file: str, title: str) -> None:
-        self.run_dir, self.describe = run_dir, describe
-        self.save_weights, self.metadata_file, self.title = save_weights, metadata_file, title
+    def __init__(
+        self, run_dir: Path, describe: dict[str, Any], trained, weights_file: str, metadata_file: str, title: str
+    ) -> None:
+        self.run_dir, self.describe, self.trained, self.weights_file = run_dir, describe, trained, weights_file
+        self.metadata_file, self.title = metadata_file, title
         self.history: list[dict[str, float]] = []
         self.best: dict[str, Any] = {}
+        self.restored_weights: bytes | None = None
 
     def state_dict(self) -> dict[str, Any]:
         # The global torch generator drives dropout; restoring it makes a resumed run
         # continue exactly as an uninterrupted one would.
-        return {"history": self.history, "best": self.best, "torch_rng": torch.get_rng_state()}
+        state = {"history": self.history, "best": self.best, "torch_rng": torch.get_rng_state()}
+        if self.best:  # the first process's (the others keep no best): the weights `best` describes
+            state["best_weights"] = (self.run_dir / self.weights_file).read_bytes()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history, self.best = list(state["history"]), dict(state["best"])
+        self.restored_weights = state.get("best_weights")
         torch.set_rng_state(state["torch_rng"])
+
+    def on_train_start(self, trainer: L.Trainer, task: L.LightningModule) -> None:
+        """A resumed run first puts the run folder back as its state saw it, and takes the
+        reduce-on-plateau step that the state lacks.
+
+        A run killed after a later validation may have left newer weights; a resumed run
+        that does not reproduce that epoch bit for bit (on a GPU) would otherwise end with a
+        JSON whose hash names other weights. Lightning steps the plateau scheduler after
+        `on_train_epoch_end`, where the state is saved, and skips that step when it resumes;
+        without it, a resumed run would cut the learning rate one epoch later than an
+        uninterrupted one. The step is taken on the metric it would have seen: the last epoch's.
+        """
+        if self.restored_weights is not None and trainer.is_global_zero:
+            atomic_write_bytes(self.run_dir / self.weights_file, self.restored_weights)
+            self.write_metadata()
+        for config in trainer.lr_scheduler_configs:
+            if config.reduce_on_plateau and self.history and config.scheduler.last_epoch < trainer.current_epoch:
+                config.scheduler.step(self.history[-1][config.monitor])
 
     def on_validation_end(self, trainer: L.Trainer, task: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -215,12 +267,12 @@ class CheckpointWriter(L.Callback):
         }
         self.history.append(record)
         if not self.best or record[VALIDATION_METRIC] < self.best[VALIDATION_METRIC]:
-            digest = self.save_weights(task, self.run_dir)
+            digest = save_weights(self.trained(task), self.run_dir / self.weights_file)
             self.best = {**record, "weights_sha256": digest}
         self.write_metadata()
 
     def on_train_epoch_end(self, trainer: L.Trainer, task: L.LightningModule) -> None:
-        """Save the resumable state once the epoch is complete (schedulers and early stopping included).
+        """Save the resumable state once the epoch is complete (early stopping included).
 
         The epoch's mean training loss exists only now, after its validation was recorded.
         """
@@ -402,11 +454,54 @@ def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> d
 
 
 def check_run_dir(run_dir: Path, metadata_file: str, what: str, resume: bool) -> None:
-    """A new run never overwrites a finished one (`what` it holds); --resume needs a saved state."""
-    if resume and not (run_dir / STATE_FILE).exists():
-        raise InputError(f"nothing to resume in {run_dir} ({STATE_FILE} missing)")
-    if not resume and (run_dir / metadata_file).exists():
+    """What a run folder takes, so that after a kill the way on is always open.
+
+    A folder with a saved state (written at the end of each epoch) is continued with
+    --resume, and refused without it. One without a state (new, or a run killed in its first
+    epoch) starts afresh, unless it holds a finished `what`: a new run never overwrites one.
+    """
+    state = (run_dir / STATE_FILE).exists()
+    if resume and not state:
+        raise InputError(
+            f"nothing to resume in {run_dir}: no training state saved ({STATE_FILE} is written at the end of "
+            "each epoch); run again without --resume to start afresh"
+        )
+    if not resume and _finished(run_dir / metadata_file):
         raise InputError(f"{run_dir} already holds {what}; use --resume to continue or another --out")
+    if not resume and state:
+        raise InputError(
+            f"{run_dir} holds an unfinished training run ({STATE_FILE}); continue it with --resume, or choose another --out"
+        )
+    check_writable(run_dir)
+
+
+def _finished(metadata: Path) -> bool:
+    """A run is finished once its JSON holds the held-out test scores, which are written last.
+
+    A JSON that cannot be read counts as finished: what cannot be read is not overwritten.
+    """
+    try:
+        return "test" in json.loads(metadata.read_text())
+    except FileNotFoundError:
+        return False
+    except (ValueError, UnicodeDecodeError):
+        return True
+
+
+@contextmanager
+def claimed_run_dir(run_dir: Path, metadata_file: str, what: str, resume: bool) -> Iterator[None]:
+    """The run folder, checked (`check_run_dir`) and locked against a second run while this one trains.
+
+    Files staged by a killed run (`.*.partial*`) are removed. Only the first process locks:
+    the other DDP ranks, which it starts, share its folder.
+    """
+    first = rank_zero_only.rank == 0
+    with sole_writer(run_dir, "cae train") if first else nullcontext():
+        check_run_dir(run_dir, metadata_file, what, resume)
+        if first:
+            for staged in run_dir.glob(".*.partial*"):
+                staged.unlink()
+        yield
 
 
 def site_datasets(
@@ -453,8 +548,25 @@ def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, p
     )
 
 
+def check_resume_state(path: Path) -> None:
+    """Refuse a training state that is damaged or holds more than tensors and plain data.
+
+    Lightning's state is a pickle; it is read with `weights_only=True`, which builds no
+    arbitrary object, so a pickle planted in a run folder cannot run code.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        raise InputError(
+            f"cannot resume from {path}: it is damaged or not a training state cae wrote "
+            f"({str(error).splitlines()[0]}); remove it and train again without --resume"
+        ) from None
+
+
 def fit(trainer: L.Trainer, task: L.LightningModule, data: PatchData, writer: CheckpointWriter, state: Path | None) -> None:
     """Train; then validate once more if --max-steps ended training before any validation."""
+    if state is not None:
+        check_resume_state(state)
     trainer.fit(task, datamodule=data, ckpt_path=state, weights_only=True if state else None)
     if not writer.history:
         trainer.validate(task, datamodule=data, verbose=False)
@@ -471,53 +583,52 @@ def train_encoder(
 ) -> TrainResult:
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
-    check_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume)
-    if config.loss_weights is not None and not config.loss_weights.valid:
-        raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
-    preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
-    spec, sources = load_sources(modality, cubes, preset.halo)
-    config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
-    sampling = config.sampling or spec.sampling
-    split, train, val, test = site_datasets(sources, sampling, config)
-    if len(train) == 0 or len(val) == 0:
-        raise InputError(
-            f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
-            "valid centre pixels for the sampling settings"
+    with claimed_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume):
+        if config.loss_weights is not None and not config.loss_weights.valid:
+            raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
+        preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
+        spec, sources = load_sources(modality, cubes, preset.halo)
+        config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
+        sampling = config.sampling or spec.sampling
+        split, train, val, test = site_datasets(sources, sampling, config)
+        if len(train) == 0 or len(val) == 0:
+            raise InputError(
+                f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
+                "valid centre pixels for the sampling settings"
+            )
+        first = next(iter(sources.values())).prepared[modality]
+        bands, parameters = first.bands, first.parameters
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        model = spec.create_model(len(bands), preset)
+        if isinstance(model, ContextAutoencoder):
+            model.initialise_from_data(*site_band_statistics(sources, split["train"], modality))
+        registered = installed_modalities().get(modality)
+        describe = {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "modality": modality,
+            "plugin": {"name": registered.plugin, "package": registered.package, "version": registered.version},
+            "bands": list(bands),
+            "preprocessing": parameters,
+            "preset": preset.to_dict(),
+            "latent_dim": spec.latent_dim,
+            "temporal_reduction": spec.temporal_reduction,
+            "loss_weights": config.loss_weights.to_dict(),
+            "sampling": sampling.to_dict(),
+            "training": config.to_dict(),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            **provenance(cubes, sources, split, (train, val, test)),
+        }
+        writer = CheckpointWriter(
+            run_dir, describe, lambda task: task.model, WEIGHTS_FILE, METADATA_FILE, f"{modality} autoencoder",
         )
-    first = next(iter(sources.values())).prepared[modality]
-    bands, parameters = first.bands, first.parameters
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    model = spec.create_model(len(bands), preset)
-    if isinstance(model, ContextAutoencoder):
-        model.initialise_from_data(*site_band_statistics(sources, split["train"], modality))
-    registered = installed_modalities().get(modality)
-    describe = {
-        "kind": KIND,
-        "format_version": FORMAT_VERSION,
-        "modality": modality,
-        "plugin": {"name": registered.plugin, "package": registered.package, "version": registered.version},
-        "bands": list(bands),
-        "preprocessing": parameters,
-        "preset": preset.to_dict(),
-        "latent_dim": spec.latent_dim,
-        "temporal_reduction": spec.temporal_reduction,
-        "loss_weights": config.loss_weights.to_dict(),
-        "sampling": sampling.to_dict(),
-        "training": config.to_dict(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        **provenance(cubes, sources, split, (train, val, test)),
-    }
-    writer = CheckpointWriter(
-        run_dir, describe, lambda task, folder: save_weights(task.model, folder / WEIGHTS_FILE), METADATA_FILE,
-        f"{modality} autoencoder",
-    )
-    trainer = make_trainer(run_dir, config, writer, progress)
-    task = AutoencoderTask(model, spec, config)
-    fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
-    if not trainer.is_global_zero:
-        return TrainResult(run_dir)
-    from cae.checkpoint import load_encoder
+        trainer = make_trainer(run_dir, config, writer, progress)
+        task = AutoencoderTask(model, spec, config)
+        fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
+        if not trainer.is_global_zero:
+            return TrainResult(run_dir)
+        from cae.checkpoint import load_encoder
 
-    best = load_encoder(run_dir, device="cpu")
-    metadata = writer.write_metadata({"test": center_baselines(best.model, modality, test, torch.device("cpu"))})
-    return TrainResult(run_dir, metadata)
+        best = load_encoder(run_dir, device="cpu")
+        metadata = writer.write_metadata({"test": center_baselines(best.model, modality, test, torch.device("cpu"))})
+        return TrainResult(run_dir, metadata)

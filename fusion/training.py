@@ -19,14 +19,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cae.checkpoint import EncoderCheckpoint, find_encoders, load_encoder, save_weights
+from cae.checkpoint import EncoderCheckpoint, check_encoder_input, find_encoders, load_encoder, read_metadata
 from cae.cube.stack import load_stack
 from cae.errors import InputError
 from cae.fusion.checkpoint import (
     FUSION_KIND,
     FUSION_METADATA,
     FUSION_WEIGHTS,
-    comparable_preprocessing,
     encoder_record,
     load_fusion,
 )
@@ -42,8 +41,8 @@ from cae.training import (
     PatchData,
     TrainConfig,
     TrainResult,
+    claimed_run_dir,
     fit,
-    check_run_dir,
     make_trainer,
     optimizers_for,
     provenance,
@@ -121,21 +120,14 @@ def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dic
     """Encoders to fuse: those trained under `runs` for installed modalities, plus explicit ones."""
     registry = installed_modalities()
     found = {name: path for name, path in (find_encoders(runs) if runs else {}).items() if name in registry.modalities}
-    found.update(explicit or {})
+    for name, path in (explicit or {}).items():
+        trained_for = read_metadata(path)["modality"]
+        if trained_for != name:
+            raise InputError(f"--encoder {name}={path}: that folder holds an encoder of {trained_for}, not of {name}")
+        found[name] = path
     if not found:
         raise InputError(f"no trained encoder found{' in ' + str(runs) if runs else ''}; train one with `cae train --modality`")
     return found
-
-
-def check_matches(encoder: EncoderCheckpoint, prepared) -> None:
-    """The cube must be prepared exactly as the encoder's training data was."""
-    if tuple(encoder.metadata["bands"]) != tuple(prepared.bands):
-        raise InputError(
-            f"the {encoder.modality} cube has bands {list(prepared.bands)}, but its encoder was trained on "
-            f"{encoder.metadata['bands']}"
-        )
-    if comparable_preprocessing(encoder.metadata["preprocessing"]) != comparable_preprocessing(prepared.parameters):
-        raise InputError(f"the {encoder.modality} cube is preprocessed differently from its encoder's training data")
 
 
 def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str, float]]:
@@ -181,64 +173,64 @@ def train_fusion(
     resumed run fuses the modalities it was started with.
     """
     run_dir = Path(out)
-    check_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume)
-    if resume:
-        # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.
-        modalities = modalities or load_fusion(run_dir).metadata["modalities"]
-    registry = installed_modalities()
-    wanted = list(modalities or ())
-    stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
-    if wanted and set(wanted) != set(stack.modalities):
-        absent = [name for name in wanted if name not in stack.modalities]
-        extra = [name for name in stack.modalities if name not in wanted]
-        raise InputError(
-            f"fusion of {', '.join(wanted)}: "
-            + (f"no cube holds {', '.join(absent)}; " if absent else "")
-            + (f"a cube of {', '.join(extra)} is given but not asked for; " if extra else "")
-            + "give one cube per modality (a derived modality reads its source's cube)"
+    with claimed_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume):
+        if resume:
+            # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.
+            modalities = modalities or load_fusion(run_dir).metadata["modalities"]
+        registry = installed_modalities()
+        wanted = list(modalities or ())
+        stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
+        if wanted and set(wanted) != set(stack.modalities):
+            absent = [name for name in wanted if name not in stack.modalities]
+            extra = [name for name in stack.modalities if name not in wanted]
+            raise InputError(
+                f"fusion of {', '.join(wanted)}: "
+                + (f"no cube holds {', '.join(absent)}; " if absent else "")
+                + (f"a cube of {', '.join(extra)} is given but not asked for; " if extra else "")
+                + "give one cube per modality (a derived modality reads its source's cube)"
+            )
+        available = resolve_encoders(runs, encoders)
+        missing = [name for name in stack.modalities if name not in available]
+        if missing:
+            raise InputError(f"no trained encoder for {', '.join(missing)}; train it with `cae train --modality {missing[0]}`")
+        unused = [name for name in available if name not in stack.modalities]
+        if encoders and any(name in unused for name in encoders):
+            raise InputError(f"no cube for {', '.join(n for n in unused if n in encoders)}; give one with --cube")
+        checkpoints = {name: load_encoder(available[name]) for name in stack.modalities}
+        for name, checkpoint in checkpoints.items():
+            check_encoder_input(checkpoint.metadata, stack.modalities[name])
+        specs = {name: registry.spec(name) for name in stack.modalities}
+        sampling = config.sampling or specs[stack.time_axis].sampling
+        place = Path(cubes[0]).name
+        halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
+        sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos)}
+        split, train, val, test = site_datasets(sources, sampling, config)
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
+        describe: dict[str, Any] = {
+            "kind": FUSION_KIND,
+            "format_version": 1,
+            "modalities": list(stack.modalities),
+            "time_axis": stack.time_axis,
+            "encoders": {name: encoder_record(checkpoint) for name, checkpoint in checkpoints.items()},
+            "fusion_preset": preset.to_dict(),
+            "fusion_loss_weights": {name: spec.fusion_loss_weights.to_dict() for name, spec in specs.items()},
+            "sampling": sampling.to_dict(),
+            "training": replace(config, preset=None).to_dict(),
+            "parameters": sum(p.numel() for p in fusion.parameters()),
+            **provenance(cubes, sources, split, (train, val, test)),
+        }
+        writer = CheckpointWriter(
+            run_dir, describe, lambda task: task.fusion, FUSION_WEIGHTS, FUSION_METADATA,
+            f"fusion of {' + '.join(stack.modalities)}",
         )
-    available = resolve_encoders(runs, encoders)
-    missing = [name for name in stack.modalities if name not in available]
-    if missing:
-        raise InputError(f"no trained encoder for {', '.join(missing)}; train it with `cae train --modality {missing[0]}`")
-    unused = [name for name in available if name not in stack.modalities]
-    if encoders and any(name in unused for name in encoders):
-        raise InputError(f"no cube for {', '.join(n for n in unused if n in encoders)}; give one with --cube")
-    checkpoints = {name: load_encoder(available[name]) for name in stack.modalities}
-    for name, checkpoint in checkpoints.items():
-        check_matches(checkpoint, stack.modalities[name])
-    specs = {name: registry.spec(name) for name in stack.modalities}
-    sampling = config.sampling or specs[stack.time_axis].sampling
-    place = Path(cubes[0]).name
-    halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
-    sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos)}
-    split, train, val, test = site_datasets(sources, sampling, config)
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
-    describe: dict[str, Any] = {
-        "kind": FUSION_KIND,
-        "format_version": 1,
-        "modalities": list(stack.modalities),
-        "time_axis": stack.time_axis,
-        "encoders": {name: encoder_record(checkpoint) for name, checkpoint in checkpoints.items()},
-        "fusion_preset": preset.to_dict(),
-        "fusion_loss_weights": {name: spec.fusion_loss_weights.to_dict() for name, spec in specs.items()},
-        "sampling": sampling.to_dict(),
-        "training": replace(config, preset=None).to_dict(),
-        "parameters": sum(p.numel() for p in fusion.parameters()),
-        **provenance(cubes, sources, split, (train, val, test)),
-    }
-    writer = CheckpointWriter(
-        run_dir, describe, lambda task, folder: save_weights(task.fusion, folder / FUSION_WEIGHTS), FUSION_METADATA,
-        f"fusion of {' + '.join(stack.modalities)}",
-    )
-    trainer = make_trainer(run_dir, config, writer, progress)
-    # The frozen encoders are in eval mode on purpose; Lightning's warning about it is noise.
-    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-    task = FusionTask(fusion, {name: c.model for name, c in checkpoints.items()}, specs, stack.time_axis, config)
-    fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
-    if not trainer.is_global_zero:
-        return TrainResult(run_dir)
-    best = load_fusion(run_dir)
-    best_task = FusionTask(best.model, {name: c.model for name, c in best.encoders.items()}, specs, stack.time_axis, config)
-    return TrainResult(run_dir, writer.write_metadata({"test": fusion_scores(best_task, test)}))
+        trainer = make_trainer(run_dir, config, writer, progress)
+        # The frozen encoders are in eval mode on purpose; Lightning's warning about it is noise.
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+        task = FusionTask(fusion, {name: c.model for name, c in checkpoints.items()}, specs, stack.time_axis, config)
+        fit(trainer, task, PatchData(train, val, config), writer, run_dir / STATE_FILE if resume else None)
+        if not trainer.is_global_zero:
+            return TrainResult(run_dir)
+        best = load_fusion(run_dir)
+        best_task = FusionTask(best.model, {name: c.model for name, c in best.encoders.items()}, specs, stack.time_axis, config)
+        return TrainResult(run_dir, writer.write_metadata({"test": fusion_scores(best_task, test)}))

@@ -25,9 +25,12 @@ import numpy as np
 import torch
 
 from cae import __version__
+from cae.checkpoint import check_encoder_input, check_writable
+from cae.cube.io import reading
 from cae.embedding import store
 from cae.embedding.latents import naive_latents, shared_latents
 from cae.errors import InputError
+from cae.locks import sole_writer
 from cae.modality import CENTER_DATE, N_DATES
 
 FEATURE_DIM = "feature"
@@ -137,11 +140,8 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             f"the cubes hold {', '.join(stack.modalities)}"
         )
     for name in fusion.model.modalities:
-        if name in stack.modalities and tuple(stack.modalities[name].bands) != tuple(fusion.encoders[name].bands):
-            raise InputError(
-                f"the {name} cube has bands {list(stack.modalities[name].bands)}, "
-                f"its encoder was trained on {list(fusion.encoders[name].bands)}"
-            )
+        if name in stack.modalities:
+            check_encoder_input(fusion.encoders[name].metadata, stack.modalities[name])
     encoders = {name: fusion.encoders[name].model for name in fusion.model.modalities if name in stack.modalities}
     reach = max(model.input_size // 2 for model in encoders.values())
     n_times, height, width = stack.reference.valid.shape
@@ -150,7 +150,8 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             f"the cube ({n_times} dates, {height} x {width} pixels) is smaller than one window "
             f"({N_DATES} dates, {2 * reach + 1} x {2 * reach + 1} pixels)"
         )
-    date_means = {name: date_band_means(stack.modalities[name].values, stack.modalities[name].valid) for name in encoders}
+    with reading(", ".join(cubes)):
+        date_means = {name: date_band_means(stack.modalities[name].values, stack.modalities[name].valid) for name in encoders}
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, options.batch_size,
         reach, date_means, derived,
@@ -200,7 +201,7 @@ def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tupl
 
     # A chunk reads its inputs in the process that runs it: on a cluster worker, the lazy
     # reads must not be sent back to the cluster as tasks of their own.
-    with dask.config.set(scheduler="synchronous"):
+    with dask.config.set(scheduler="synchronous"), reading(", ".join(job.cubes)):
         return _compute_chunk(job, chunk, limit)
 
 
@@ -333,29 +334,32 @@ def embed(
     """Embed `cubes` with the fusion model in `model` into the zarr store `out`.
 
     `progress(done, total)` is called after each chunk. Returns the store and the plan.
+    One run writes a store at a time: a second is refused while the first holds its lock.
     """
     out = Path(out)
-    if out.exists() and not options.overwrite:
-        raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
-    plan_ = plan(cubes, model, out, options)
-    partial = Path(plan_.job.partial)
-    layout = template(plan_, options)
-    if partial.exists() and options.overwrite:
-        shutil.rmtree(partial)
-    if partial.exists():
-        store.check_resumable(partial, layout.attrs[store.RUN_ATTR])
-    else:
-        store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
-                                             "y": options.chunk, "x": options.chunk})
-    done = store.finished_chunks(partial)
-    todo = [chunk for chunk in plan_.chunks if chunk.name not in done]
-    if progress:
-        progress(len(done), len(plan_.chunks))
-    for count, _ in enumerate(_run_chunks(plan_.job, todo, options.scheduler), start=len(done) + 1):
+    with sole_writer(out, "cae embed"):
+        if out.exists() and not options.overwrite:
+            raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+        check_writable(out.parent)
+        plan_ = plan(cubes, model, out, options)
+        partial = Path(plan_.job.partial)
+        layout = template(plan_, options)
+        if partial.exists() and options.overwrite:
+            shutil.rmtree(partial)
+        if partial.exists():
+            store.check_resumable(partial, layout.attrs[store.RUN_ATTR])
+        else:
+            store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
+                                                 "y": options.chunk, "x": options.chunk})
+        done = store.finished_chunks(partial)
+        todo = [chunk for chunk in plan_.chunks if chunk.name not in done]
         if progress:
-            progress(count, len(plan_.chunks))
-    store.publish(partial, out)
-    return out, plan_
+            progress(len(done), len(plan_.chunks))
+        for count, _ in enumerate(_run_chunks(plan_.job, todo, options.scheduler), start=len(done) + 1):
+            if progress:
+                progress(count, len(plan_.chunks))
+        store.publish(partial, out)
+        return out, plan_
 
 
 def _run_chunks(job: EmbedJob, chunks: list[Chunk], scheduler: str | None):

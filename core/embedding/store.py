@@ -5,7 +5,9 @@ attributes, empty arrays whose unwritten chunks read as NaN), then one processin
 a time, each aligned with the store's own chunks so that writers never share a file. A
 chunk counts as finished only once its marker file exists, written after its data; a rerun
 after a kill redoes at most the chunks that had no marker. When every chunk is finished,
-the partial store is renamed to `OUT`: a store at `OUT` is always complete.
+the partial store is renamed to `OUT`: a store at `OUT` is always complete. The layout, too,
+is written aside and renamed into place, so a kill never leaves a partial store that does
+not open.
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ def create_store(partial: Path, template: xr.Dataset, chunks: dict[str, int]) ->
         for name, variable in template.data_vars.items()
     }
     encoding["embedding"]["_FillValue"] = np.float32(np.nan)
-    template.to_zarr(partial, mode="w", compute=False, encoding=encoding, consolidated=False, zarr_format=3)
-    (partial / PROGRESS_DIR).mkdir()
+    staging = partial.with_name(partial.name + ".creating")
+    if staging.exists():  # left by a run killed while creating it
+        shutil.rmtree(staging)
+    template.to_zarr(staging, mode="w", compute=False, encoding=encoding, consolidated=False, zarr_format=3)
+    (staging / PROGRESS_DIR).mkdir()
+    os.replace(staging, partial)
 
 
 def check_resumable(partial: Path, run: dict[str, Any]) -> None:
@@ -72,12 +78,19 @@ def write_chunk(partial: Path, name: str, region: tuple[slice, slice, slice], ar
 
 
 def publish(partial: Path, out: Path) -> None:
-    """Move the finished store into place; an existing `out` (only with --overwrite) goes last."""
-    shutil.rmtree(partial / PROGRESS_DIR)
+    """Move the finished store into place; an existing `out` (only with --overwrite) goes last.
+
+    Each step leaves something a rerun finishes: the progress log goes only once the store
+    is at `out` (until then a rerun finds every chunk done), and a replaced store left by a
+    killed run is removed first.
+    """
     previous = out.with_name(out.name + ".replaced")
+    if previous.exists():
+        shutil.rmtree(previous)
     if out.exists():
         os.replace(out, previous)
     os.replace(partial, out)
+    shutil.rmtree(out / PROGRESS_DIR)
     if previous.exists():
         shutil.rmtree(previous)
 
