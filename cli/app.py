@@ -1,11 +1,12 @@
 """The `cae` command: a thin Typer layer over the library.
 
-Bad input (`cae.errors.InputError`) ends in one red line and exit code 2; anything else is
-an internal error, exit code 1. Tracebacks only with `--debug`.
+Bad input (`cae.errors.InputError`) and storage faults (disk full, no permission) end in
+one red line and exit code 2; anything else is an internal error, exit code 1. Tracebacks only with `--debug`.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Annotated
 
@@ -68,6 +69,9 @@ def run(argv: list[str]) -> int:
     except Exception as error:
         if debug:
             raise
+        if isinstance(error, OSError) and error.errno in _STORAGE_FAULTS:
+            error_console.print(f"[bold red]error:[/bold red] {_storage_fault(error)}", highlight=False)
+            return InputError.exit_code
         error_console.print(
             f"[bold red]internal error:[/bold red] {type(error).__name__}: {error} "
             "(run again with --debug for the traceback, and please report it)",
@@ -75,6 +79,22 @@ def run(argv: list[str]) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
+
+
+#: Faults of the place files go, not of cae: reported like bad input (exit code 2).
+_STORAGE_FAULTS = {
+    errno.ENOSPC: "the disk is full; free some space and run the command again",
+    errno.EDQUOT: "the disk quota is exhausted; free some space and run the command again",
+    errno.EACCES: "permission denied; choose a location you may write to",
+    errno.EPERM: "operation not permitted; choose a location you may write to",
+    errno.EROFS: "the file system is read-only; choose another location",
+}
+
+
+def _storage_fault(error: OSError) -> str:
+    """One line: what failed where, and what to do. Writers leave no half-written output."""
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}: {_STORAGE_FAULTS[error.errno]}"
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ def build(
     reflectance = DN / 10000, SCL kept. s1: sigma0 GeoTIFF scenes (SIG0_<date>__<VV|VH>_*.tif,
     read through torchgeo); the slices of one date are merged.
     """
+    from cae.checkpoint import check_writable
     from cae.cube.io import write_cube
     from cae.errors import InputError
     from cae.plugins import installed_modalities
@@ -35,6 +36,7 @@ def build(
         raise InputError(f"modality {modality} cannot build cubes from raw files; give a ready cube instead")
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
+    check_writable(out.parent)
     with console.status(f"reading {len(inputs)} input(s)"):
         built = spec.build_cube(inputs)
     with console.status(f"writing {out}"):

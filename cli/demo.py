@@ -73,7 +73,7 @@ def demo(
     evaluation = out / "evaluation"
     with console.status("reconstructing the held-out patches with the encoder and with PCA"):
         report = reconstruction_report(run_dir)
-    paths = write_reconstruction_report(report, evaluation)
+    paths = write_reconstruction_report(report, evaluation, overwrite=True)  # the demo's own, redone each run
     console.print(reconstruction_table(report))
     console.print(f"reconstruction report: [bold]{paths[0]}[/bold] and {paths[1].name}")
     with console.status("drawing true colour and PCA-RGB maps"):

@@ -32,7 +32,8 @@ def embed(
 
     Work is done chunk by chunk and each chunk is written when it finishes; if the run is
     stopped, the same command resumes where it stopped. The store appears at --out only
-    once complete (until then it is OUT.partial).
+    once complete (until then it is OUT.partial). A second `cae embed` to the same --out
+    is refused while this one runs.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -62,8 +62,9 @@ def gpp(
         typer.Option(
             "--features", metavar="SITE=STORE.zarr | TABLE.csv",
             help="Per-date features (repeatable): SITE=STORE, a `cae embed` store of a cube around that tower "
-            "(footprint means, plus band means and NDVI/NIRv of its cube), or a CSV table with columns "
-            "site, date and numeric features. Without it: meteorology only, on every flux site.",
+            "(footprint means, plus band means and NDVI/NIRv of its cube when that lies in the store's folder), "
+            "or a CSV table with columns site, date and numeric features. Without it: meteorology only, on every "
+            "flux site.",
         ),
     ] = None,
     flux: Annotated[
@@ -176,6 +177,7 @@ def reconstruction(
     ] = None,
     max_pca_samples: Annotated[int, typer.Option(help="Most training patches the PCA is fitted on.")] = 4000,
     device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Reconstruction of held-out patches by each encoder, against PCA of the same latent size.
 
@@ -184,15 +186,16 @@ def reconstruction(
     centre MAE and spectral angle (SAM) at the centre pixel and date, and SSIM of the whole
     frames; a patch-mean row shows what predicting each band's mean achieves.
     """
-    from cae.evaluation.reconstruction import reconstruction_report, write_reconstruction_report
+    from cae.evaluation.reconstruction import check_report_absent, reconstruction_report, write_reconstruction_report
 
+    check_report_absent(out or model, overwrite)
     with _progress() as bar:
         task = bar.add_task("reconstructing", total=None)
         report = reconstruction_report(
             model, cube, device, max_pca_samples,
             lambda name, done, total: bar.update(task, description=f"{name}: reconstructing", completed=done, total=total),
         )
-    paths = write_reconstruction_report(report, out or model)
+    paths = write_reconstruction_report(report, out or model, overwrite)
     console.print(reconstruction_table(report))
     console.print(f"report: [bold]{paths[0]}[/bold] and {paths[1].name}")
 

@@ -44,7 +44,13 @@ def train(
     device: DeviceOption = "auto",
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data and result.")] = 42,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<modality>.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last saved state.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the run in --out from its last saved state (training_state.ckpt, saved after each "
+            "epoch). After an interrupted run: the same command with --resume if that file exists, else without.",
+        ),
+    ] = False,
 ) -> None:
     """Train a sensor's context-aware autoencoder, or (--fusion) the fusion over trained ones.
 

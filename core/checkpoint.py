@@ -41,6 +41,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(staging)
 
 
+def check_writable(path: Path) -> None:
+    """Fail before any work when `path` cannot be written, rather than after hours of it.
+
+    Nothing is created: a new file is tried in `path` (an existing folder) or in its nearest
+    existing parent, and removed.
+    """
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".cae-write-test.")
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror} in {folder}; choose another location") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
 def atomic_write_json(path: Path, document: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(document, indent=2, default=_json_default) + "\n").encode())
 
@@ -98,16 +115,51 @@ class EncoderCheckpoint:
         return tuple(self.metadata["bands"])
 
 
+def read_description(path: Path, kind: str, missing: str) -> dict[str, Any]:
+    """The JSON that says what a saved model is; refuses anything that is not one of `kind`."""
+    if not path.exists():
+        raise InputError(missing)
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path} is not a valid model description (truncated or corrupt: {error})") from error
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise InputError(f"{path} is not a {kind} description")
+    return document
+
+
+def checked_weights(path: Path, expected_sha256: str, device: str) -> dict[str, Any]:
+    """Tensors of a safetensors file whose content hash is the one its description records."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise InputError(f"{path} is missing")
+    if sha256_of(path) != expected_sha256:
+        raise InputError(f"{path} does not match the hash in its description: the file changed or is truncated")
+    try:
+        return load_file(path, device=device)
+    except SafetensorError as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+
+
+def load_state(model, state: dict[str, Any], source: Path, plugin: dict[str, str] | None = None) -> None:
+    """Load weights into the model the installed code builds; a mismatch is a clear refusal."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        made_by = f" (made with {plugin['package']} {plugin['version']})" if plugin else ""
+        raise InputError(
+            f"the weights in {source}{made_by} do not fit the model this installation builds: "
+            f"{str(error).splitlines()[0]} Train it again with the installed version"
+        ) from error
+
+
 def read_metadata(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / METADATA_FILE
-    if not path.exists():
-        raise InputError(f"no trained encoder in {run_dir} ({METADATA_FILE} missing); train one with `cae train`")
-    try:
-        metadata = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path} is not a valid encoder description: {error}") from error
-    if metadata.get("kind") != KIND:
-        raise InputError(f"{path} does not describe a cae modality encoder")
+    metadata = read_description(
+        path, KIND, f"no trained encoder in {run_dir} ({METADATA_FILE} missing); train one with `cae train`"
+    )
     if metadata.get("format_version") != FORMAT_VERSION:
         raise InputError(
             f"{path} is an encoder of checkpoint format {metadata.get('format_version')}; this cae reads format "
@@ -118,27 +170,48 @@ def read_metadata(run_dir: Path) -> dict[str, Any]:
 
 def load_encoder(run_dir: str | os.PathLike, device: str = "cpu") -> EncoderCheckpoint:
     """Rebuild a trained encoder from its JSON and safetensors, in eval mode."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from cae.plugins import installed_modalities
     from cae.presets import AutoencoderPreset
 
     run_dir = Path(run_dir)
     metadata = read_metadata(run_dir)
     spec = installed_modalities().spec(metadata["modality"])
-    weights = run_dir / WEIGHTS_FILE
-    if not weights.exists():
-        raise InputError(f"{weights} is missing")
-    if sha256_of(weights) != metadata["weights_sha256"]:
-        raise InputError(f"{weights} does not match the hash in {METADATA_FILE}: the file changed or is truncated")
+    state = checked_weights(run_dir / WEIGHTS_FILE, metadata["weights_sha256"], device)
     model = spec.create_model(len(metadata["bands"]), AutoencoderPreset.from_dict(metadata["preset"]))
-    try:
-        state = load_file(weights, device=device)
-    except SafetensorError as error:
-        raise InputError(f"cannot read {weights}: {error}") from error
-    model.load_state_dict(state, strict=True)
+    load_state(model, state, run_dir / WEIGHTS_FILE, metadata.get("plugin"))
     return EncoderCheckpoint(model.to(device).eval(), metadata, run_dir)
+
+
+#: Preprocessing entries that describe the data a run saw, or how it was aligned for
+#: fusion, rather than how the encoder's input is computed.
+_NOT_ENCODER_INPUT = {"dates_dropped", "alignment_tolerance_days"}
+
+
+def comparable_preprocessing(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in parameters.items() if key not in _NOT_ENCODER_INPUT}
+
+
+def check_encoder_input(metadata: dict[str, Any], prepared) -> None:
+    """Refuse a cube prepared otherwise than the encoder's training data (bands, their order, preprocessing).
+
+    The installed plugin prepares the cube; an encoder made with another version of it may
+    expect other input, and its latents would then mean nothing.
+    """
+    modality, plugin = metadata["modality"], metadata.get("plugin", {})
+    made_with = f"{plugin.get('package', '?')} {plugin.get('version', '?')}"
+    if tuple(metadata["bands"]) != tuple(prepared.bands):
+        raise InputError(
+            f"the {modality} cube gives the bands {list(prepared.bands)} (in this order), but the encoder was "
+            f"trained on {metadata['bands']}"
+        )
+    trained, now = comparable_preprocessing(metadata["preprocessing"]), comparable_preprocessing(prepared.parameters)
+    if trained != now:
+        changed = sorted(key for key in trained.keys() | now.keys() if trained.get(key) != now.get(key))
+        raise InputError(
+            f"the {modality} encoder was trained on data prepared by {made_with}; the installed plugin prepares "
+            f"the cube differently ({', '.join(f'{key}: {trained.get(key)} -> {now.get(key)}' for key in changed)}). "
+            "Train the encoder again, or install the plugin version it was made with"
+        )
 
 
 def find_encoders(runs: Path) -> dict[str, Path]:

@@ -12,17 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cae.checkpoint import EncoderCheckpoint, load_encoder, read_metadata, sha256_of
+from cae.checkpoint import (
+    EncoderCheckpoint,
+    checked_weights,
+    comparable_preprocessing,
+    load_encoder,
+    load_state,
+    read_description,
+    read_metadata,
+    sha256_of,
+)
 from cae.checkpoint import WEIGHTS_FILE as ENCODER_WEIGHTS
 from cae.errors import InputError
 
 FUSION_WEIGHTS = "fusion.safetensors"
 FUSION_METADATA = "fusion.json"
 FUSION_KIND = "cae-fusion"
-
-#: Entries that describe the data a run saw, or how it was aligned for fusion, rather than
-#: how the encoder's input is computed.
-_NOT_ENCODER_INPUT = {"dates_dropped", "alignment_tolerance_days"}
 
 
 def encoder_record(checkpoint: EncoderCheckpoint) -> dict[str, Any]:
@@ -37,10 +42,6 @@ def encoder_record(checkpoint: EncoderCheckpoint) -> dict[str, Any]:
         "preset": metadata["preset"]["name"],
         "latent_dim": metadata["latent_dim"],
     }
-
-
-def comparable_preprocessing(parameters: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in parameters.items() if key not in _NOT_ENCODER_INPUT}
 
 
 @dataclass(frozen=True)
@@ -82,29 +83,22 @@ def verified_encoder(modality: str, record: dict[str, Any], run_dir: Path, devic
 
 def load_fusion(run_dir: str | os.PathLike, device: str = "cpu", encoder_dirs: dict[str, Path] | None = None) -> FusionCheckpoint:
     """Rebuild a fusion model and its verified, frozen encoders (no pickle anywhere)."""
-    import json
-
-    from safetensors.torch import load_file
-
     from cae.fusion.model import FusionModel, FusionPreset
 
     run_dir = Path(run_dir)
-    path = run_dir / FUSION_METADATA
-    if not path.exists():
-        raise InputError(f"no fusion model in {run_dir} ({FUSION_METADATA} missing); train one with `cae train --fusion`")
-    metadata = json.loads(path.read_text())
-    if metadata.get("kind") != FUSION_KIND:
-        raise InputError(f"{path} does not describe a cae fusion model")
+    metadata = read_description(
+        run_dir / FUSION_METADATA,
+        FUSION_KIND,
+        f"no fusion model in {run_dir} ({FUSION_METADATA} missing); train one with `cae train --fusion`",
+    )
     encoders = {
         name: verified_encoder(name, record, (encoder_dirs or {}).get(name, Path(record["run_dir"])), device)
         for name, record in metadata["encoders"].items()
     }
-    weights = run_dir / FUSION_WEIGHTS
-    if sha256_of(weights) != metadata["weights_sha256"]:
-        raise InputError(f"{weights} does not match the hash in {FUSION_METADATA}")
+    state = checked_weights(run_dir / FUSION_WEIGHTS, metadata["weights_sha256"], device)
     model = FusionModel(
         {name: record["latent_dim"] for name, record in metadata["encoders"].items()},
         FusionPreset(**metadata["fusion_preset"]),
     )
-    model.load_state_dict(load_file(weights, device=device), strict=True)
+    load_state(model, state, run_dir / FUSION_WEIGHTS)
     return FusionCheckpoint(model.to(device).eval(), encoders, metadata)

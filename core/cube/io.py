@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -42,8 +44,42 @@ def open_cube(path: str | os.PathLike) -> xr.Dataset:
         if cube[name].attrs.get("grid_mapping") in cube.data_vars
     }
     cube = cube.set_coords(sorted(grid_mappings))
-    cube.attrs.setdefault("source_path", str(path))
     return cube
+
+
+#: Packages that decode stored bytes: an error raised inside them means a damaged file.
+_STORAGE_PACKAGES = ("zarr", "numcodecs", "netCDF4", "h5netcdf", "h5py", "rasterio", "xarray.backends")
+
+
+@contextmanager
+def reading(source: str | os.PathLike) -> Iterator[None]:
+    """Report a damaged cube file (truncated chunk, corrupt compression) as bad input.
+
+    Cubes are read lazily, so such errors surface wherever values are first computed.
+    Only errors raised while decoding stored data are translated: a bug elsewhere stays
+    an internal error, with its traceback under --debug.
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as error:
+        if not _raised_by_storage(error):
+            raise
+        raise InputError(
+            f"cannot read the data of {source} ({type(error).__name__}: {error}): a chunk or the file is "
+            "truncated or corrupt; rebuild the cube (`cae cube build`) or copy it again"
+        ) from error
+
+
+def _raised_by_storage(error: BaseException) -> bool:
+    trace = error.__traceback__
+    while trace is not None:
+        module = trace.tb_frame.f_globals.get("__name__", "")
+        if any(module == name or module.startswith(name + ".") for name in _STORAGE_PACKAGES):
+            return True
+        trace = trace.tb_next
+    return False
 
 
 #: Chunk sizes on disk; -1 means the whole dimension in one chunk.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from cae.cube.io import reading
 from cae.cube.validate import check_cube
 from cae.errors import CubeError, InputError
 from cae.modality import N_DATES, ModalitySpec, PreparedModality
@@ -40,31 +41,29 @@ def prepare_modality(
     `spec.min_valid_fraction` of the cube.
     """
     check_cube(cube, spec, source)
-    prepared = spec.preprocess(cube, mask_variable=mask_variable)
-    values = prepared.values.transpose("time", "band", "y", "x").astype("float32")
-    valid = prepared.valid.transpose("time", "y", "x") & np.isfinite(values).all("band")
-    parameters = dict(prepared.parameters)
-    if spec.defines_time_axis:
-        fraction = valid.mean(("y", "x")).values
-        keep = fraction >= spec.min_valid_fraction
-        values, valid = values.isel(time=keep), valid.isel(time=keep)
-        parameters["min_valid_fraction"] = spec.min_valid_fraction
-        parameters["dates_dropped"] = int((~keep).sum())
-    values = values.where(valid)
-    if load:
-        valid, values = valid.load(), values.load()
-    if values.sizes["time"] < N_DATES:
-        raise CubeError(
-            [
-                f"only {values.sizes['time']} usable dates; a sample needs {N_DATES}"
-                + (
-                    f" (dates valid on less than {spec.min_valid_fraction:.0%} of the cube are dropped)"
-                    if spec.defines_time_axis
-                    else ""
-                )
-            ],
-            source,
+    with reading(source):
+        prepared = spec.preprocess(cube, mask_variable=mask_variable)
+        values = prepared.values.transpose("time", "band", "y", "x").astype("float32")
+        valid = prepared.valid.transpose("time", "y", "x") & np.isfinite(values).all("band")
+        parameters = dict(prepared.parameters)
+        if spec.defines_time_axis:
+            fraction = valid.mean(("y", "x")).values
+            keep = fraction >= spec.min_valid_fraction
+            values, valid = values.isel(time=keep), valid.isel(time=keep)
+            parameters["min_valid_fraction"] = spec.min_valid_fraction
+            parameters["dates_dropped"] = int((~keep).sum())
+        values = values.where(valid)
+        if load:
+            valid, values = valid.load(), values.load()
+    usable = values.sizes["time"]
+    if usable < N_DATES:
+        dropped = (
+            f" (dates valid on less than {spec.min_valid_fraction:.0%} of the cube are dropped)"
+            if spec.defines_time_axis
+            else ""
         )
+        found = "no usable date: every date is cloudy or invalid" if usable == 0 else f"only {usable} usable dates"
+        raise CubeError([f"{found}{dropped}; a sample needs {N_DATES}"], source)
     return PreparedModality(spec.name, prepared.bands, values, valid, parameters)
 
 

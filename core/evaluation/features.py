@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,8 +134,8 @@ def store_features(
     embedding = dataset["embedding"].isel(y=rows, x=cols).transpose("time", "feature", "y", "x").values
     means = _footprint_means(embedding, mask, min_valid_fraction)
     sets = {FEATURES: pd.DataFrame(means, index=dates, columns=[f"embedding_{i}" for i in dataset["feature"].values])}
-    inputs = [Path(path) for path in dataset.attrs.get("inputs", [])]
-    if inputs and all(path.exists() for path in inputs):
+    inputs = inputs_beside(dataset.attrs.get("inputs"), store)
+    if inputs:
         from cae.cube.stack import load_stack
         from cae.plugins import installed_modalities
 
@@ -150,6 +151,20 @@ def store_features(
             ndvi = (bands[NIR_BAND] - bands[RED_BAND]) / (bands[NIR_BAND] + bands[RED_BAND])
             sets[INDICES] = pd.DataFrame({"NDVI": ndvi, "NIRv": ndvi * bands[NIR_BAND]})
     return sets
+
+
+def inputs_beside(recorded: Any, store: Path) -> list[Path]:
+    """The input cubes a store records, if they all lie in the folder that holds the store.
+
+    A path read from a file's metadata is never followed outside that folder: a store made
+    elsewhere could name any file on this machine. Outside it, the band-mean baselines are
+    left out (as when the input cube is gone).
+    """
+    folder = store.resolve().parent
+    if not isinstance(recorded, list) or not recorded or not all(isinstance(path, str) for path in recorded):
+        return []
+    paths = [(folder / path).resolve() for path in recorded]
+    return paths if all(path.is_relative_to(folder) and path.exists() for path in paths) else []
 
 
 def table_input_sets(features: pd.DataFrame) -> dict[str, pd.DataFrame]:

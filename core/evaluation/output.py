@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cae.checkpoint import check_writable
 from cae.errors import InputError
 
 
@@ -21,6 +22,7 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
     """Refuse to replace an existing `out` unless asked: checked before any work starts."""
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
+    check_writable(out.parent)
 
 
 @contextmanager

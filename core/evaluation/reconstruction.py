@@ -75,6 +75,7 @@ def training_split(metadata: dict[str, Any], halo: int):
 
 def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, cubes: list[Path] | None):
     """Held-out positions: the recorded test sites of training cubes, all of any other cube."""
+    from cae.checkpoint import check_encoder_input
     from cae.patches import held_out_positions
     from cae.sampling import spatial_sites
     from cae.training import load_sources
@@ -91,11 +92,7 @@ def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, c
         else:
             _, other = load_sources(metadata["modality"], [cube], halo)
             source = next(iter(other.values()))
-            if tuple(source.prepared[metadata["modality"]].bands) != tuple(metadata["bands"]):
-                raise InputError(
-                    f"{cube} has bands {list(source.prepared[metadata['modality']].bands)}; "
-                    f"the encoder was trained on {metadata['bands']}"
-                )
+            check_encoder_input(metadata, source.prepared[metadata["modality"]])
             height, width = source.valid.shape[1:]
             sites = spatial_sites(source.name, height, width, max(height, width))
             positions += held_out_positions(other, sites, spacing)
@@ -260,11 +257,26 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reconstruction_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+def report_paths(out: Path) -> tuple[Path, Path]:
+    return out / REPORT_JSON, out / REPORT_MARKDOWN
+
+
+def check_report_absent(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a report in `out` unless asked, or to start work that cannot be written."""
+    from cae.checkpoint import check_writable
+
+    existing = [path.name for path in report_paths(out) if path.exists()]
+    if existing and not overwrite:
+        raise InputError(f"{out} already holds {' and '.join(existing)}; choose another --out or pass --overwrite")
+    check_writable(out)
+
+
+def write_reconstruction_report(report: dict[str, Any], out: Path, overwrite: bool = False) -> tuple[Path, Path]:
     """reconstruction.json and reconstruction.md in `out`, each written atomically."""
     from cae.checkpoint import atomic_write_bytes
 
-    paths = out / REPORT_JSON, out / REPORT_MARKDOWN
+    check_report_absent(out, overwrite)
+    paths = report_paths(out)
     atomic_write_bytes(paths[0], (json.dumps(report, indent=2) + "\n").encode())
     atomic_write_bytes(paths[1], markdown(report).encode())
     return paths

@@ -20,6 +20,9 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
 
     Cubes hold reflectance, not digital numbers (`cae cube build` divides by 10000); a cube
     whose values look like DNs is refused rather than silently clipped to 1 everywhere.
+    Slightly negative reflectance (noise over dark surfaces, after the L2A offset) is clipped
+    to 0 as DESIGN 2 says; a cube whose typical value is negative was scaled wrongly and is
+    refused rather than clipped to 0 everywhere.
     """
     bands = spec.bands_in(list(cube.data_vars))
     values = xr.concat([cube[name].astype("float32") for name in bands], dim="band")
@@ -30,6 +33,11 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
         raise CubeError(
             [f"band values look like digital numbers (median {median:.0f}); "
              "reflectance is expected: divide by 10000 or build the cube with `cae cube build`"]
+        )
+    if median < 0:
+        raise CubeError(
+            [f"band values are mostly negative (median {median:.3f}); reflectance lies in [0, 1]: check the L2A "
+             "scale and offset (BOA_ADD_OFFSET, -1000 DN since processing baseline 04.00) applied to the cube"]
         )
     valid = np.isfinite(values).all("band")  # NaN and inf alike: clipping would hide inf
     parameters: dict = {"bands": list(bands), "clip": [0.0, 1.0]}

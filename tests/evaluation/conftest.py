@@ -55,6 +55,6 @@ def crop_cube(tmp_path_factory):
 @pytest.fixture(scope="session")
 def crop_store(runs, crop_cube, tmp_path_factory):
     """`cae embed` of that piece with the fusion model."""
-    store = tmp_path_factory.mktemp("embedding") / "southeast_embedding.zarr"
+    store = crop_cube.parent / "southeast_embedding.zarr"  # beside its cube: evaluate gpp reads the cube only there
     embed([crop_cube], runs / "fusion", store, EmbedOptions(device="cpu", batch_size=256))
     return store
