@@ -46,8 +46,6 @@ EMBED = ["--chunk", str(CHUNK), "--chunk-dates", str(CHUNK_DATES), "--batch-size
 
 def _cli(argv: list[str], log: str) -> None:
     """The whole life of a process: `cae ARGV`, its output appended to `log`, its exit code."""
-    from cae.cli.app import run
-
     descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(descriptor, 1)
     os.dup2(descriptor, 2)
@@ -210,6 +208,24 @@ def test_a_rerun_after_a_kill_continues_with_resume_or_starts_afresh(uninterrupt
     check_run_dir(first_epoch, METADATA_FILE, "a trained encoder", resume=False)  # a plain rerun starts afresh
     with pytest.raises(InputError, match="nothing to resume"):
         check_run_dir(tmp_path / "new", METADATA_FILE, "a trained encoder", resume=True)
+
+
+def test_a_resumed_run_puts_back_the_weights_its_state_describes(train_cube, uninterrupted_training, tmp_path):
+    """Killed after a validation saved new best weights but before the epoch's state, a run
+    leaves weights newer than its state (here: damaged, as a kill between the weights and
+    their JSON leaves them). Unless the resumed run reproduces that epoch bit for bit (not
+    on a GPU), those weights would stay, unmatched by the final JSON."""
+    reference, _ = uninterrupted_training
+    out = tmp_path / "s2"
+    shutil.copytree(reference, out)
+    state = torch.load(out / STATE_FILE, weights_only=True)
+    state["callbacks"]["CheckpointWriter"]["best"]["val_center_mae"] = 0.0  # no later epoch beats it
+    torch.save(state, out / STATE_FILE)
+    (out / WEIGHTS_FILE).write_bytes(b"weights of a later epoch")
+    assert run([*TRAIN, "--cube", str(train_cube), "--out", str(out), "--epochs", "4", "--resume"]) == 0
+    resumed = load_encoder(out)  # the hash in the JSON matches the weights
+    assert [record["epoch"] for record in resumed.metadata["metrics"]] == [0, 1, 2, 3]
+    assert (out / WEIGHTS_FILE).read_bytes() == (reference / WEIGHTS_FILE).read_bytes()
 
 
 def test_a_second_training_into_the_same_run_folder_is_refused_and_the_first_finishes(
