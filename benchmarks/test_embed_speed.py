@@ -37,9 +37,9 @@ PRESETS = ["paper", "dense", "tiny"]
 CENTRE_DATES = 32
 #: Pixels per side of the tile's centres. Full: a default 64-pixel `cae embed` chunk. Quick:
 #: `paper` and `tiny` share work across dates only, so their rate per pixel-date hardly
-#: depends on the tile's width; `dense` also shares across overlapping patches and needs a
-#: wider tile to show it.
-CENTRE_PIXELS = {"quick": {"paper": 6, "dense": 16, "tiny": 8}, "full": {"paper": 64, "dense": 64, "tiny": 64}}
+#: depends on the tile's width; `dense` also shares across overlapping patches, and on a
+#: narrow tile its 12-pixel reach on each side would be most of the work.
+CENTRE_PIXELS = {"quick": {"paper": 6, "dense": 48, "tiny": 8}, "full": {"paper": 64, "dense": 64, "tiny": 64}}
 #: Windows the naive path is timed on (per mode and device). `tiny` is bound by the overhead
 #: of each operation, so it gets at least one whole batch, as `cae embed --naive` runs it.
 NAIVE_WINDOWS = {

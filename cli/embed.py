@@ -22,13 +22,19 @@ def embed(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the size of the job and an estimated time; write nothing.")] = False,
     naive: Annotated[bool, typer.Option("--naive", help="Run the full encoder on every window (the slow reference).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out store.")] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also store embedding_int8 (a quarter of the size) with per-feature scale and offset.")
+    ] = False,
 ) -> None:
     """Embed every cloud-free pixel-date of a cube with a trained fusion model.
 
     Output: a zarr store with [bold]embedding(feature, time, y, x)[/bold] (float32; NaN where
     a pixel-date lacks full context: 11 dates and the encoder's window inside the cube, and
     a valid centre), [bold]contributors(time, y, x)[/bold] (bit flags of the modalities used),
-    the cube's x/y, CRS and dates, and the hashes of the models and inputs.
+    the cube's x/y, CRS and dates, and the hashes of the models and inputs. With --int8,
+    also embedding_int8 (codes -127..127, -128 where there is no embedding):
+    embedding ~ embedding_int8 * embedding_int8_scale + embedding_int8_offset, off by at
+    most half a step.
 
     Work is done chunk by chunk and each chunk is written when it finishes; if the run is
     stopped, the same command resumes where it stopped. The store appears at --out only
@@ -43,10 +49,10 @@ def embed(
 
     if batch_size < 1 or chunk < 1 or chunk_dates < 1:
         raise InputError("--batch-size, --chunk and --chunk-dates must be >= 1")
-    options = EmbedOptions(device, batch_size, chunk, chunk_dates, naive, scheduler, overwrite)
+    options = EmbedOptions(device, batch_size, chunk, chunk_dates, naive, scheduler, overwrite, int8)
     if dry_run:
         planned = plan(cubes, model, out, options)
-        numbers = estimate(planned)
+        numbers = estimate(planned, int8)
         n_times, height, width = planned.shape
         console.print(
             f"{height} x {width} pixels x {n_times} dates; [bold]{numbers['pixel_dates']:,}[/bold] pixel-dates to embed "

@@ -29,7 +29,7 @@ def train(
         list[Path] | None,
         typer.Option("--cube", help="Training cube (repeat for several sites). Default: the modality's sample cube."),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Architecture: paper (default), dense (paper, faster to embed), small or tiny.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Architecture: paper (default), dense (paper's widths, fully convolutional: >100x faster to embed), small or tiny.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs to train (early stopping may end sooner).")] = 200,
     max_steps: Annotated[int, typer.Option(help="Most optimiser steps; -1 for no limit.")] = -1,
     batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 16,

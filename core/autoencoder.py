@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cae.modality import CENTER_DATE, N_DATES, PATCH_SIZE
-from cae.presets import PRESETS, AutoencoderPreset
+from cae.presets import PRESETS, TOKEN_CELL_OFFSETS, AutoencoderPreset
 
 #: Side of the token map: 15 -> 7 -> 4 in the encoder.
 TOKEN_SIZE = 4
@@ -32,31 +32,40 @@ def crop(x: Tensor, height: int, width: int) -> Tensor:
 
 
 class ChannelAttention(nn.Module):
-    """Per-channel gate from the average- and max-pooled frame through a shared MLP."""
+    """Per-channel gate from the average- and max-pooled map through a shared MLP.
 
-    def __init__(self, channels: int, reduction: int):
+    Pooled over the whole map (`window` None, the paper's), or over each window x window
+    neighbourhood (valid: the gate map is window - 1 pixels smaller than the input).
+    """
+
+    def __init__(self, channels: int, reduction: int, window: int | None = None):
         super().__init__()
         hidden = max(channels // reduction, 1)
+        self.window = window
         self.mlp = nn.Sequential(
             nn.Conv2d(channels, hidden, 1, bias=False),
             nn.ReLU(),
             nn.Conv2d(hidden, channels, 1, bias=False),
         )
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, C, 1, 1)
-        average = self.mlp(x.mean(dim=(2, 3), keepdim=True))
-        maximum = self.mlp(x.amax(dim=(2, 3), keepdim=True))
-        return torch.sigmoid(average + maximum)
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, C, 1, 1) or (N, C, H', W')
+        if self.window is None:
+            average, maximum = x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)
+        else:
+            average = F.avg_pool2d(x, self.window, stride=1)
+            maximum = F.max_pool2d(x, self.window, stride=1)
+        return torch.sigmoid(self.mlp(average) + self.mlp(maximum))
 
 
 class SpatialAttention(nn.Module):
-    """Per-pixel gate from the channel max and mean through one convolution."""
+    """Per-pixel gate from the channel max and mean through one convolution ("same" when
+    padded; valid otherwise, kernel_size - 1 pixels smaller than the input)."""
 
-    def __init__(self, kernel_size: int):
+    def __init__(self, kernel_size: int, padded: bool = True):
         super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2 if padded else 0)
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, 1, H, W)
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, 1, H, W) or smaller
         pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.conv(pooled))
 
@@ -65,27 +74,35 @@ class CBAM(nn.Module):
     """Convolutional block attention: channel gate, then spatial gate, added to the input.
 
     The residual keeps the block close to identity at the start of training, so stacking
-    attention behind every convolution does not shrink the signal.
+    attention behind every convolution does not shrink the signal. `local`: the channel gate
+    pools over kernel_size x kernel_size neighbourhoods instead of the whole map, and the
+    spatial gate's convolution is valid, so every output depends only on its neighbours
+    (kernel_size - 1 pixels on each side, by which the output is smaller than the input).
     """
 
-    def __init__(self, channels: int, reduction: int, kernel_size: int):
+    def __init__(self, channels: int, reduction: int, kernel_size: int, local: bool = False):
         super().__init__()
-        self.channel = ChannelAttention(channels, reduction)
-        self.spatial = SpatialAttention(kernel_size)
+        self.local = local
+        self.channel = ChannelAttention(channels, reduction, kernel_size if local else None)
+        self.spatial = SpatialAttention(kernel_size, padded=not local)
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W)
-        attended = x * self.channel(x)
-        attended = attended * self.spatial(attended)
-        return x + attended
+        gate = self.channel(x)
+        attended = (crop(x, *gate.shape[-2:]) if self.local else x) * gate
+        gate = self.spatial(attended)
+        height, width = gate.shape[-2:]
+        return crop(x, height, width) + crop(attended, height, width) * gate
 
 
 class ConvAttention(nn.Module):
-    """A same-size convolution followed by CBAM."""
+    """A same-size convolution followed by CBAM (with `local`, pointwise: 1x1 convolution,
+    and CBAM over each pixel alone)."""
 
-    def __init__(self, in_channels: int, out_channels: int, reduction: int, attention_kernel: int):
+    def __init__(self, in_channels: int, out_channels: int, reduction: int, attention_kernel: int, local: bool = False):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.attention = CBAM(out_channels, reduction, attention_kernel)
+        kernel = 1 if local else 3
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+        self.attention = CBAM(out_channels, reduction, 1 if local else attention_kernel, local=local)
 
     def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H, W) -> (N, Cout, H, W)
         return self.attention(self.conv(x))
@@ -95,10 +112,10 @@ class MultiScaleBlock(nn.Module):
     """Parallel convolutions of several kernel sizes, fused by a 1x1 convolution, then CBAM.
 
     Small kernels see texture, large ones the neighbourhood of a field. Unpadded (`padded`
-    False), the branches are valid convolutions cropped to a common size, so the block maps
-    (H + 2h, W + 2h) to (H, W) with h = max(kernel_sizes) // 2 and never sees the zeros of a
-    patch border: its convolutions then give the same values on a patch as over the whole
-    tile the patch is cut from (CBAM, which pools over the patch, stays per patch).
+    False), the branches are valid convolutions, each on the part of the input that gives
+    the common output size (H, W) from (H + 2h, W + 2h), h = max(kernel_sizes) // 2, and the
+    CBAM is local: the block then looks only at neighbours and never at the zeros of a patch
+    border, so it gives the same values on a patch as over the whole tile it is cut from.
     """
 
     def __init__(
@@ -112,6 +129,7 @@ class MultiScaleBlock(nn.Module):
     ):
         super().__init__()
         self.halo = 0 if padded else max(kernel_sizes) // 2
+        self.kernel_sizes = kernel_sizes
         self.branches = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, k, padding=k // 2 if padded else 0),
@@ -122,15 +140,18 @@ class MultiScaleBlock(nn.Module):
         self.fuse = nn.Sequential(
             nn.Conv2d(len(kernel_sizes) * out_channels, out_channels, 1), nn.LeakyReLU(0.01)
         )
-        self.attention = CBAM(out_channels, reduction, attention_kernel)
+        self.attention = CBAM(out_channels, reduction, attention_kernel, local=not padded)
 
     def features(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W)
-        """Everything before the attention: the convolutions, which look only at neighbours."""
+        """Everything before the attention."""
         height, width = x.shape[-2] - 2 * self.halo, x.shape[-1] - 2 * self.halo
-        scales = [crop(branch(x), height, width) for branch in self.branches]
+        scales = [
+            branch(x if self.halo == 0 else crop(x, height + k - 1, width + k - 1))
+            for k, branch in zip(self.kernel_sizes, self.branches)
+        ]
         return self.fuse(torch.cat(scales, dim=1))
 
-    def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W)
+    def forward(self, x: Tensor) -> Tensor:  # (N, Cin, H + 2h, W + 2h) -> (N, Cout, H, W), smaller when local
         return self.attention(self.features(x))
 
 
@@ -158,23 +179,28 @@ def _init_weights(module: nn.Module, gain: float) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _pool(x: Tensor) -> Tensor:
-    """3x3 max-pool with stride 1: keeps the size, spreads strong responses to neighbours."""
-    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+def _pool(x: Tensor, padded: bool = True) -> Tensor:
+    """3x3 max-pool with stride 1: spreads strong responses to neighbours. Padded, it keeps
+    the size; unpadded, it looks only at real neighbours and is 2 pixels smaller."""
+    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1 if padded else 0)
 
 
 class FrameEncoder(nn.Module):
-    """One date's frame (C, 15, 15) -> a token map (token_channels, 4, 4).
+    """One date's frame (C, 15, 15) -> a token map (token_channels, 4, 4): the paper's CNN.
 
     All 11 frames of a sample share these weights; nothing here mixes frames or samples.
+    Every layer zero-pads at the patch border, and CBAM pools over the whole patch, so a
+    frame's token has to be computed on its own patch.
     """
+
+    halo = 0
 
     def __init__(self, in_channels: int, preset: AutoencoderPreset):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, preset.stem_channels, 1), nn.SiLU())
         self.multiscale = MultiScaleBlock(
             preset.stem_channels, preset.stem_channels, preset.multiscale_kernels,
-            preset.attention_reduction, preset.attention_kernel, padded=preset.pad_multiscale,
+            preset.attention_reduction, preset.attention_kernel,
         )
         self.down1 = nn.Sequential(
             nn.Conv2d(preset.stem_channels, preset.block2_channels, 2, stride=2),
@@ -195,33 +221,63 @@ class FrameEncoder(nn.Module):
             preset.token_attention_reduction, preset.token_attention_kernel,
         )
 
-    @property
-    def halo(self) -> int:
-        """Pixels the input extends beyond the 15 x 15 patch on each side (0 when padded)."""
-        return self.multiscale.halo
-
-    def neighbourhood(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The layers before the first patch-global operation (CBAM's channel pooling).
-
-        (N, C, H + 2h, W + 2h) -> stem (N, stem, H, W) and multi-scale features (N, stem, H, W).
-        Each output pixel depends only on its neighbours, so with an unpadded first block
-        (h > 0) this runs once over a whole tile and gives every patch cut from the result
-        the values it would get on its own: the dense path of `cae embed`.
-        """
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, 15, 15) -> (N, token, 4, 4)
         stem = self.stem(x)
-        height, width = x.shape[-2] - 2 * self.halo, x.shape[-1] - 2 * self.halo
-        return crop(stem, height, width), self.multiscale.features(stem)
-
-    def token(self, stem: Tensor, features: Tensor) -> Tensor:
-        """The rest of the frame encoder on 15 x 15 patches -> (N, token, 4, 4)."""
-        x = stem + _pool(self.multiscale.attention(features))  # (N, stem, 15, 15)
+        x = stem + _pool(self.multiscale(stem))  # (N, stem, 15, 15)
         x = self.down1(x)  # (N, block2, 7, 7)
         x = x + _pool(self.block2(x))  # (N, block2, 7, 7)
         x = self.down2(x)  # (N, block3, 4, 4)
         return self.to_token(x)  # (N, token, 4, 4)
 
+
+class DenseFrameEncoder(nn.Module):
+    """One date's frame (C, 15 + 2h, 15 + 2h) -> a token map (token_channels, 4, 4), computed
+    by a fully convolutional network that `cae embed` can run once over a whole tile.
+
+    The paper's six steps with its widths, made translation-equivariant (our design, for
+    `cae embed`'s speed; DESIGN section 6 keeps CBAM global and pays a per-patch remainder):
+    valid convolutions, CBAM pooling over local neighbourhoods, and pointwise layers in place
+    of the stride-2 convolutions. The token is the resulting map read at 4 x 4 cells 4 pixels
+    apart (`TOKEN_CELL_OFFSETS`), as the strided encoder's cells are. Each value of the map
+    depends only on the input within `reach` pixels, so a patch's token equals the tile's map
+    read at the same cells: exact sharing between all overlapping patches.
+    """
+
+    def __init__(self, in_channels: int, preset: AutoencoderPreset):
+        super().__init__()
+        self.reach, self.halo = preset.reach, preset.halo
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, preset.stem_channels, 1), nn.SiLU())
+        self.multiscale = MultiScaleBlock(
+            preset.stem_channels, preset.stem_channels, preset.multiscale_kernels,
+            preset.attention_reduction, preset.local_window, padded=False,
+        )
+        self.mix1 = nn.Sequential(
+            nn.Conv2d(preset.stem_channels, preset.block2_channels, 1), nn.SiLU(), nn.Dropout2d(preset.spatial_dropout)
+        )
+        self.block2 = ConvAttention(
+            preset.block2_channels, preset.block2_channels, preset.attention_reduction, 1, local=True
+        )
+        self.mix2 = nn.Sequential(
+            nn.Conv2d(preset.block2_channels, preset.block3_channels, 1), nn.SiLU(), nn.Dropout2d(preset.spatial_dropout)
+        )
+        self.to_token = ConvAttention(
+            preset.block3_channels, preset.token_channels, preset.token_attention_reduction, 1, local=True
+        )
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, token, H - 2 reach, W - 2 reach): every pixel's cell values."""
+        stem = self.stem(x)
+        x = _pool(self.multiscale(stem), padded=False)
+        x = crop(stem, *x.shape[-2:]) + x
+        x = self.mix1(x)
+        x = x + self.block2(x)
+        x = self.mix2(x)
+        return self.to_token(x)
+
     def forward(self, x: Tensor) -> Tensor:  # (N, C, 15 + 2h, 15 + 2h) -> (N, token, 4, 4)
-        return self.token(*self.neighbourhood(x))
+        feature_map = self.feature_map(x)
+        cells = torch.tensor(TOKEN_CELL_OFFSETS, device=x.device) + feature_map.shape[-1] // 2
+        return feature_map[..., cells[:, None], cells[None, :]]
 
 
 class FrameDecoder(nn.Module):
@@ -316,8 +372,9 @@ class ContextAutoencoder(nn.Module):
         self.preset = preset
         token_dim, reduced = preset.token_dim, preset.reduced_token_dim
 
-        self.frame_encoder = FrameEncoder(in_channels, preset)
-        #: Side of the input patches: 15, plus a halo when the first block is unpadded.
+        encoder = DenseFrameEncoder if preset.frame_encoder == "dense" else FrameEncoder
+        self.frame_encoder = encoder(in_channels, preset)
+        #: Side of the input patches: 15, plus the halo the dense encoder reads.
         self.input_size = PATCH_SIZE + 2 * preset.halo
         self.frame_decoder = FrameDecoder(in_channels, preset)
         self.day_embedding = nn.Embedding(preset.max_day_offset + 1, token_dim)

@@ -3,15 +3,25 @@
 A preset fixes the widths and depths of `cae.autoencoder.ContextAutoencoder`; the latent size
 and the temporal reduction belong to a modality and are constructor arguments instead. Presets
 are saved as JSON beside the weights, so a checkpoint says which architecture it holds.
-`paper` is the default and reproduces DESIGN section 4; `dense` is `paper` without padding in
-its first block, which lets `cae embed` share that block's work between overlapping patches;
-`small` and `tiny` keep the structure of `paper` with fewer channels, for CPU work and tests.
+`paper` is the default and reproduces DESIGN section 4; `dense` has the paper's widths and a
+frame encoder that is fully convolutional (unpadded, with local attention, its token sampled
+from the map at a 4 x 4 grid), so that `cae embed` runs it once over a whole tile; `small` and
+`tiny` keep the structure of `paper` with fewer channels, for CPU work and tests.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from cae.modality import PATCH_SIZE
+
+#: The frame encoders a preset can name (see `cae.autoencoder`): the paper's CNN that pads and
+#: downsamples each 15 x 15 patch to a 4 x 4 token map, or a fully convolutional one.
+FRAME_ENCODERS = ("strided", "dense")
+#: Offsets from the centre pixel of the 4 x 4 cells a `dense` frame encoder samples its token
+#: map at: 4 pixels apart, as the strided encoder's 4 x 4 map is, and symmetric about the centre.
+TOKEN_CELL_OFFSETS = (-6, -2, 2, 6)
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,11 @@ class AutoencoderPreset:
     token_channels: int = 16
     #: Kernel sizes of the parallel branches of the multi-scale blocks.
     multiscale_kernels: tuple[int, ...] = (3, 7)
-    #: Zero-pad the first multi-scale block per patch. False means valid convolutions there,
-    #: which take a patch with a halo of max(multiscale_kernels) // 2 pixels (the dense path).
-    pad_multiscale: bool = True
+    #: "strided" (the paper's) or "dense": see FRAME_ENCODERS.
+    frame_encoder: str = "strided"
+    #: Side of the neighbourhood the dense encoder's first attention pools over (channel gate)
+    #: and convolves (spatial gate), in place of the whole patch and a 7 x 7 kernel.
+    local_window: int = 3
     #: Channel-attention MLP reduction and spatial-attention kernel of the CBAM blocks.
     attention_reduction: int = 8
     attention_kernel: int = 7
@@ -56,9 +68,19 @@ class AutoencoderPreset:
             raise ValueError(f"preset {self.name!r} is invalid: " + "; ".join(problems))
 
     @property
+    def reach(self) -> int:
+        """Pixels on each side that one value of the dense encoder's map depends on: its
+        multi-scale kernels, the local attention (pooling, then a convolution, over
+        `local_window`) and the 3 x 3 max-pool."""
+        return max(self.multiscale_kernels) // 2 + (self.local_window - 1) + 1
+
+    @property
     def halo(self) -> int:
-        """Pixels the input reaches beyond the 15 x 15 patch on each side: 0 when padded."""
-        return 0 if self.pad_multiscale else max(self.multiscale_kernels) // 2
+        """Pixels the input reaches beyond the 15 x 15 patch on each side: 0 for the strided
+        encoder, which zero-pads; for the dense one, what its outermost cells reach."""
+        if self.frame_encoder == "strided":
+            return 0
+        return max(TOKEN_CELL_OFFSETS) + self.reach - PATCH_SIZE // 2
 
     @property
     def token_dim(self) -> int:
@@ -72,7 +94,9 @@ class AutoencoderPreset:
                   "attention_reduction", "token_attention_reduction", "attention_heads",
                   "transformer_layers", "feedforward_size", "reduced_token_dim", "max_day_offset")
         found += [f"{name} must be >= 1" for name in widths if getattr(self, name) < 1]
-        kernels = (*self.multiscale_kernels, self.attention_kernel, self.token_attention_kernel)
+        if self.frame_encoder not in FRAME_ENCODERS:
+            found.append(f"frame_encoder must be one of {FRAME_ENCODERS}, got {self.frame_encoder!r}")
+        kernels = (*self.multiscale_kernels, self.attention_kernel, self.token_attention_kernel, self.local_window)
         if not self.multiscale_kernels or any(k < 1 or k % 2 == 0 for k in kernels):
             found.append(f"kernel sizes must be odd and >= 1: {kernels}")
         if self.attention_heads >= 1 and self.token_dim % self.attention_heads:
@@ -108,9 +132,9 @@ PRESETS: dict[str, AutoencoderPreset] = {
     preset.name: preset
     for preset in (
         AutoencoderPreset(),
-        # The paper's widths with an unpadded first block: inputs are 21 x 21 (a 3-pixel
-        # halo), and `cae embed` runs that block once per tile instead of once per patch.
-        AutoencoderPreset(name="dense", pad_multiscale=False),
+        # The paper's widths with the fully convolutional frame encoder: inputs are 25 x 25
+        # (a 5-pixel halo), and `cae embed` runs the encoder once per tile, not per patch.
+        AutoencoderPreset(name="dense", frame_encoder="dense"),
         AutoencoderPreset(
             name="small",
             stem_channels=48,

@@ -8,9 +8,9 @@ block) around (y, x), all inside the tile.
 - `naive_latents` is the authors' way: cut every window and run the whole encoder on it.
   It is kept small and obviously right; everything else is tested against it.
 - `shared_latents` computes each (frame, pixel) token once, and reuses it in the 11 windows
-  that contain it (exact for every preset). With an unpadded first block it also runs the
-  layers before the first patch-global operation once per frame over the whole tile, and
-  each patch gathers its part (exact, since those layers only look at neighbours).
+  that contain it (exact for every preset). With the dense frame encoder it also runs that
+  encoder once per frame over the whole tile, and each pixel reads its token's 4 x 4 cells
+  from the result (exact, since each value of the map looks only at its neighbours).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cae.autoencoder import ContextAutoencoder
-from cae.modality import CENTER_DATE, N_DATES, PATCH_SIZE
+from cae.autoencoder import ContextAutoencoder, DenseFrameEncoder
+from cae.modality import CENTER_DATE, N_DATES
+from cae.presets import TOKEN_CELL_OFFSETS
 
 #: Date offsets of a window around its centre date: -5..5.
 _WINDOW_DATES = torch.arange(N_DATES) - CENTER_DATE
@@ -85,26 +86,23 @@ def _frame_tokens(
 ) -> Tensor:
     """(F, D) tokens of the frames (dates, rows, cols): each frame's patch around the pixel."""
     encoder = model.frame_encoder
-    tokens = values.new_empty((len(dates), model.preset.token_dim))
-    if encoder.halo == 0:
-        # Padded first block: the per-patch zero padding makes every patch's convolutions
-        # its own, so each (frame, pixel) runs the whole frame encoder once.
+    if not isinstance(encoder, DenseFrameEncoder):
+        # The strided encoder zero-pads and pools over each patch, which makes every patch's
+        # work its own: each (frame, pixel) runs the whole frame encoder once.
+        tokens = values.new_empty((len(dates), model.preset.token_dim))
         for start in range(0, len(dates), batch_size):
             part = slice(start, start + batch_size)
             patches = _patches(values[dates[part]], rows[part], cols[part], model.input_size)
             tokens[part] = encoder(patches).flatten(1)
         return tokens
-    # Unpadded first block: its convolutions run once over each whole frame; every patch
-    # then gathers its 15 x 15 part of the result (offset by the halo they consumed).
-    halo = encoder.halo
+    # The dense encoder runs once over each whole frame; every pixel then reads its token's
+    # cells from the map, whose pixel (i, j) is the tile's (i + reach, j + reach).
+    cells = torch.tensor(TOKEN_CELL_OFFSETS, device=values.device) - encoder.reach
+    tokens = values.new_empty((len(dates), model.preset.token_channels, len(cells), len(cells)))
     for date in torch.unique(dates).tolist():
         members = (dates == date).nonzero(as_tuple=True)[0]
-        stem, features = encoder.neighbourhood(values[date][None])  # (1, stem, H - 2h, W - 2h) each
-        for start in range(0, len(members), batch_size):
-            part = members[start : start + batch_size]
-            count = len(part)
-            row, col = rows[part] - halo, cols[part] - halo
-            stem_patches = _patches(stem.expand(count, -1, -1, -1), row, col, PATCH_SIZE)
-            feature_patches = _patches(features.expand(count, -1, -1, -1), row, col, PATCH_SIZE)
-            tokens[part] = encoder.token(stem_patches, feature_patches).flatten(1)
-    return tokens
+        feature_map = encoder.feature_map(values[date][None])[0]  # (token, H - 2 reach, W - 2 reach)
+        cell_rows = (rows[members, None] + cells)[:, :, None]  # (M, 4, 1)
+        cell_cols = (cols[members, None] + cells)[:, None, :]  # (M, 1, 4)
+        tokens[members] = feature_map[:, cell_rows, cell_cols].movedim(0, 1)  # (M, token, 4, 4)
+    return tokens.flatten(1)

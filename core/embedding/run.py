@@ -49,6 +49,8 @@ class EmbedOptions:
     #: Address of a dask.distributed scheduler; None runs the chunks in this process.
     scheduler: str | None = None
     overwrite: bool = False
+    #: Also write an int8 copy of the embedding with per-feature scale and offset.
+    int8: bool = False
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,8 @@ def embed(
         for count, _ in enumerate(_run_chunks(plan_.job, todo, options.scheduler), start=len(done) + 1):
             if progress:
                 progress(count, len(plan_.chunks))
+        if options.int8:
+            store.add_int8_copy(partial)
         store.publish(partial, out)
         return out, plan_
 
@@ -380,12 +384,12 @@ def _run_chunks(job: EmbedJob, chunks: list[Chunk], scheduler: str | None):
             yield future.result()
 
 
-def estimate(plan_: EmbedPlan, sample: int = 256) -> dict[str, float]:
+def estimate(plan_: EmbedPlan, int8: bool = False, sample: int = 256) -> dict[str, float]:
     """Output bytes and an estimated run time, from timing the chosen path on a few windows."""
     job = plan_.job
     n_times, height, width = plan_.shape
     features = _fusion(job.model, job.device).model.preset.embedding_dim
-    output_bytes = n_times * height * width * (features * 4 + 1)
+    output_bytes = n_times * height * width * (features * (5 if int8 else 4) + 1)
     rate = _measured_rate(job, plan_, sample)
     return {"pixel_dates": plan_.centres, "output_bytes": output_bytes, "pixel_dates_per_s": rate,
             "seconds": plan_.centres / rate if rate else float("nan")}

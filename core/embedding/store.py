@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from cae.errors import InputError
 PROGRESS_DIR = ".cae-progress"
 #: The store attribute that identifies the run a partial store belongs to.
 RUN_ATTR = "cae_embed_run"
+#: The int8 copy (`add_int8_copy`): its codes, and the per-feature scale and offset.
+INT8, INT8_SCALE, INT8_OFFSET = "embedding_int8", "embedding_int8_scale", "embedding_int8_offset"
+#: The int8 code of a pixel-date without an embedding; real values use -127..127.
+INT8_MISSING = -128
 
 
 def partial_path(out: Path) -> Path:
@@ -75,6 +80,41 @@ def write_chunk(partial: Path, name: str, region: tuple[slice, slice, slice], ar
     for variable, data in arrays.items():
         group[variable][(Ellipsis, *region)] = data
     (partial / PROGRESS_DIR / name).touch()
+
+
+def add_int8_copy(partial: Path) -> None:
+    """Add a quantised copy of the finished float embedding: a quarter of its size.
+
+    Per feature, the range [min, max] over the whole store maps linearly onto the codes
+    -127..127, so dequantising (`dequantised`) is off by at most half a step, scale / 2.
+    The ranges are known only once every chunk is written, so this runs at the end, from
+    the float store, one store chunk at a time (dask); rerun after a kill, it rewrites the
+    same values.
+    """
+    import dask
+
+    with warnings.catch_warnings():  # zarr names the progress folder, which is no array
+        warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
+        dataset = xr.open_zarr(partial, consolidated=False)
+    embedding = dataset["embedding"]
+    low, high = dask.compute(embedding.min(("time", "y", "x")), embedding.max(("time", "y", "x")))
+    low, high = low.fillna(0.0), high.fillna(0.0)  # a feature with no embedded value at all
+    scale = xr.where(high > low, (high - low) / 254, 1.0).astype(np.float32)
+    offset = (low + 127 * scale).astype(np.float32)
+    codes = ((embedding - offset) / scale).round().clip(-127, 127).fillna(INT8_MISSING).astype(np.int8)
+    described = {"long_name": f"embedding quantised: embedding ~ {INT8} * {INT8_SCALE} + {INT8_OFFSET}"}
+    copy = xr.Dataset({
+        INT8: codes.assign_attrs(described),
+        INT8_SCALE: scale.assign_attrs(long_name="step of the int8 codes, per feature"),
+        INT8_OFFSET: offset.assign_attrs(long_name="value of code 0, per feature"),
+    })
+    copy = copy.drop_vars([name for name in copy.coords if name != "feature"])  # already in the store
+    copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
+
+
+def dequantised(dataset: xr.Dataset) -> xr.DataArray:
+    """The float embedding (NaN where there is none) from a store's int8 copy."""
+    return dataset[INT8] * dataset[INT8_SCALE] + dataset[INT8_OFFSET]
 
 
 def publish(partial: Path, out: Path) -> None:

@@ -114,28 +114,31 @@ def test_encode_rejects_patches_of_the_wrong_shape():
         model.encode(patches, days)
 
 
-def test_unpadded_first_block_takes_a_halo_and_matches_the_tile():
-    preset = dataclasses.replace(PRESETS["tiny"], name="tiny-unpadded", pad_multiscale=False)
+def test_dense_encoder_takes_a_halo_and_its_tokens_are_the_tile_map_at_the_cells():
+    preset = dataclasses.replace(PRESETS["tiny"], name="tiny-dense", frame_encoder="dense")
     model = build(preset).eval()
-    assert model.input_size == 21
-    patches, days = batch(2, bands=10, patch=21)
+    assert model.input_size == 25  # cells 6 pixels from the centre, each reaching 3 + 2 + 1 more
+    patches, days = batch(2, bands=10, patch=25)
     with torch.no_grad():
         recon, latent = model(patches, days)
     assert recon.shape == (2, 11, 10, 15, 15) and latent.shape == (2, 9)
 
-    # The layers before the first patch-global operation give the same values on a patch
-    # as over the whole tile it is cut from, and the token of the tile's crops is the patch's.
-    tile = torch.rand(1, 10, 30, 32)
+    # Every value of the map depends only on its neighbours: the token of a patch is the
+    # map of the whole tile read at the patch's cells, and a frame of zeros around the
+    # patch changes none of the map's values.
+    tile = torch.rand(1, 10, 40, 42)
     top, left = 5, 8
-    patch = tile[..., top : top + 21, left : left + 21]
+    patch = tile[..., top : top + 25, left : left + 25]
     encoder = model.frame_encoder
     with torch.no_grad():
-        tile_stem, tile_features = encoder.neighbourhood(tile)
-        assert tile_features.shape == (1, preset.stem_channels, 24, 26)
-        crops = [part[..., top : top + 15, left : left + 15] for part in (tile_stem, tile_features)]
-        for on_patch, from_tile in zip(encoder.neighbourhood(patch), crops):
-            torch.testing.assert_close(on_patch, from_tile)
-        torch.testing.assert_close(encoder(patch), encoder.token(*crops))
+        tile_map = encoder.feature_map(tile)
+        assert tile_map.shape == (1, preset.token_channels, 28, 30)
+        cells = torch.tensor([-6, -2, 2, 6])
+        rows, cols = top + 12 - 6 + cells, left + 12 - 6 + cells  # the patch centre in map pixels
+        torch.testing.assert_close(encoder(patch), tile_map[..., rows[:, None], cols[None, :]], atol=1e-5, rtol=1e-5)
+        wider = torch.zeros(1, 10, 27, 27)
+        wider[..., 1:26, 1:26] = patch
+        torch.testing.assert_close(encoder.feature_map(wider)[..., 1:14, 1:14], encoder.feature_map(patch), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -146,8 +149,8 @@ def test_presets_round_trip_through_json(name):
 
 def test_from_dict_fills_missing_fields_and_rejects_unknown_ones():
     data = PRESETS["small"].to_dict()
-    del data["pad_multiscale"]
-    assert AutoencoderPreset.from_dict(data).pad_multiscale is True
+    del data["frame_encoder"]
+    assert AutoencoderPreset.from_dict(data).frame_encoder == "strided"
     with pytest.raises(ValueError, match="unknown preset fields"):
         AutoencoderPreset.from_dict({**data, "colour": "blue"})
 

@@ -52,9 +52,9 @@ def padded_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dense_model(tmp_path_factory):
-    """A tiny model with the `dense` structure: unpadded first block, 21 x 21 inputs."""
+    """A tiny model with the `dense` frame encoder: fully convolutional, 25 x 25 inputs."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(PRESETS, "tiny-dense", dataclasses.replace(PRESETS["tiny"], name="tiny-dense", pad_multiscale=False))
+        patch.setitem(PRESETS, "tiny-dense", dataclasses.replace(PRESETS["tiny"], name="tiny-dense", frame_encoder="dense"))
         return _fusion_run(tmp_path_factory.mktemp("dense"), "tiny-dense")
 
 
@@ -62,9 +62,9 @@ def test_shared_latents_equal_the_per_window_encoder_for_both_structures():
     values = torch.rand(20, 6, 40, 40)
     days = torch.cumsum(torch.randint(1, 10, (20,)), 0)
     generator = torch.Generator().manual_seed(0)
-    for padded in (True, False):
+    for frame_encoder in ("strided", "dense"):
         torch.manual_seed(0)
-        preset = dataclasses.replace(PRESETS["tiny"], pad_multiscale=padded)
+        preset = dataclasses.replace(PRESETS["tiny"], frame_encoder=frame_encoder)
         from cae.autoencoder import ContextAutoencoder
 
         model = ContextAutoencoder(6, 9, 6, preset).eval()
@@ -123,6 +123,23 @@ def test_the_store_describes_itself_and_only_full_context_valid_pixel_dates_are_
     with rasterio.open(tif) as raster:
         assert raster.count == 7 and crs_label(CRS(raster.crs.to_wkt())) == crs_label(CRS(cube.rio.crs.to_wkt())) == "EPSG:3035"
         assert raster.transform == cube.rio.transform()
+
+
+@pytest.mark.slow
+def test_the_int8_copy_dequantises_to_within_half_a_step_and_marks_the_same_gaps(crop, padded_model, tmp_path):
+    out, _ = embed([crop], padded_model, tmp_path / "e.zarr", dataclasses.replace(OPTIONS, int8=True))
+    result = xr.open_zarr(out, consolidated=False)
+    raw = xr.open_zarr(out, consolidated=False, mask_and_scale=False)
+    assert raw[store.INT8].dtype == np.int8 and raw[store.INT8].dims == result.embedding.dims
+    codes = raw[store.INT8].values
+    exact = result.embedding.values
+    np.testing.assert_array_equal(codes == store.INT8_MISSING, np.isnan(exact))
+    scale = result[store.INT8_SCALE].values[:, None, None, None]
+    embedded = ~np.isnan(exact)
+    assert embedded.sum() > 5000 and codes[embedded].min() == -127 and codes[embedded].max() == 127
+    error = np.abs(store.dequantised(result).values - exact)  # NaN where there is no embedding
+    assert (np.nan_to_num(error) <= scale / 2 + 1e-6).all()
+    assert np.nanmax(error) > 0  # a quantisation, not a copy
 
 
 @pytest.mark.slow
