@@ -591,10 +591,11 @@ def train_encoder(
         config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
         sampling = config.sampling or spec.sampling
         split, train, val, test = site_datasets(sources, sampling, config)
-        if len(train) == 0 or len(val) == 0:
+        # Two training samples at least: the latent's batch normalisation learns from batch statistics.
+        if len(train) < 2 or len(val) == 0:
             raise InputError(
-                f"no usable training or validation samples ({len(train)} / {len(val)}): the cubes have too few "
-                "valid centre pixels for the sampling settings"
+                f"too few usable training or validation samples ({len(train)} / {len(val)}; at least 2 / 1): "
+                "the cubes have too few valid centre pixels for the sampling settings"
             )
         first = next(iter(sources.values())).prepared[modality]
         bands, parameters = first.bands, first.parameters

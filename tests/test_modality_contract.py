@@ -26,7 +26,7 @@ from cae.training import TrainConfig, train_encoder
 INSTALLED = sorted(installed_modalities().modalities)
 
 #: A corner of the sample cube, big enough for train, validation and test sites.
-CROP = dict(time=slice(0, 60), y=slice(0, 48), x=slice(0, 48))
+CROP = dict(time=slice(0, 100), y=slice(0, 48), x=slice(0, 48))
 ROUND_TRIP_CONFIG = TrainConfig(
     preset="tiny",
     max_steps=2,
