@@ -22,7 +22,9 @@ WEIGHTS_FILE = "encoder.safetensors"
 METADATA_FILE = "encoder.json"
 CURVE_FILE = "loss_curve.png"
 #: 2: the decoder head has `head_channels` hidden channels (LeakyReLU) and no GroupNorm.
-FORMAT_VERSION = 2
+#: 3: a batch normalisation between the latent's linear layer and its Softplus; the `dense`
+#: frame encoder is fully convolutional (local attention).
+FORMAT_VERSION = 3
 KIND = "cae-modality-encoder"
 
 
