@@ -1,4 +1,4 @@
-"""Train two S2 presets on the real Romania demo cube with identical settings and compare them.
+"""Train one S2 preset on the real Romania demo cube with the settings of the dense-vs-paper comparison.
 
     python scripts/compare_presets.py OUT_DIR PRESET [--steps N]
 
