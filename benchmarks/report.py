@@ -1,7 +1,10 @@
 """Markdown tables of a pytest-benchmark JSON run: the numbers of `benchmarks/RESULTS.md`.
 
 One row per benchmark: throughput (from the fastest round), FLOPs per item as torch counted
-them, the FLOP rate as a fraction of the machine's measured matmul rate, and the ratios.
+them, the FLOP rate as a fraction of the machine's measured matmul rate, the ratios, and the
+peak memory where the benchmark records it (the embedding benchmark: the GPU's peak allocation
+during the call, or on a CPU the process's peak resident set so far, an upper bound, since the
+benchmarks share one process).
 
     python benchmarks/report.py RUN.json
 """
@@ -21,6 +24,11 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def _peak_memory(info: dict) -> str:
+    peak = info.get("peak_gpu_mib") or info.get("process_peak_rss_mib")
+    return "" if peak is None else f"{peak:,.0f}"
+
+
 def rows(run: dict) -> list[str]:
     lines = []
     for benchmark in run["benchmarks"]:
@@ -32,7 +40,7 @@ def rows(run: dict) -> list[str]:
         lines.append(
             f"| {benchmark['name'].split('[')[0]} | {info['device']} {info['dtype']} | {what} "
             f"| {_number(info[f'{unit}_per_s'])} {unit.replace('_', '-')}/s | {flops / 1e6:,.2f} "
-            f"| {info['fraction_of_matmul_rate']:.3f} | {ratios} |"
+            f"| {info['fraction_of_matmul_rate']:.3f} | {ratios} | {_peak_memory(info)} |"
         )
     return lines
 
@@ -46,8 +54,8 @@ def main() -> None:
     print(f"{run['machine_info']['cpu'].get('brand_raw')}, {cae['cpu_count']} CPUs, torch {cae['torch']} "
           f"({cae['torch_threads']} threads), GPU: {cae['gpu']['name'] if cae['gpu'] else 'none'}; "
           f"{cae['mode']} mode; measured matmul rate: {rates}; {run['datetime']}\n")
-    print("| benchmark | device | what | throughput | MFLOP per item | of matmul rate | ratios |")
-    print("|---|---|---|---:|---:|---:|---|")
+    print("| benchmark | device | what | throughput | MFLOP per item | of matmul rate | ratios | peak memory (MiB) |")
+    print("|---|---|---|---:|---:|---:|---|---:|")
     print("\n".join(rows(run)))
 
 
