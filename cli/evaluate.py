@@ -230,3 +230,120 @@ def maps(
         paths = embedding_maps(embeddings, cube, out, date, count, bands, overwrite)
     for path in paths:
         console.print(f"map: [bold]{path}[/bold]")
+
+
+def probe_table(label) -> Table:
+    """Scores of every feature set and model on the label, the embedding's sets first."""
+    from cae.evaluation.output import number
+
+    metrics = ["accuracy", "f1_macro"] if label.task == "classification" else ["r2", "mae", "rmse"]
+    table = Table(title=f"{label.label_name}: {label.details['pixels']} pixels, {label.details['blocks']} spatial blocks "
+                        f"held out in {label.details['folds']} folds")
+    for column in ("features", "size", "model", *metrics):
+        table.add_column(column, justify="left" if column in ("features", "model") else "right")
+    for (name, model), scores in label.scores.items():
+        style = "bold" if name.startswith("embedding") else None
+        table.add_row(name, str(label.feature_sizes[name]), model, *(number(scores[m]) for m in metrics), style=style)
+    return table
+
+
+def temporal_table(temporal) -> Table:
+    """R2 of each pixel-date's bands and NDVI from its own embedding."""
+    from cae.evaluation.output import number
+
+    models = sorted({model for _, model in temporal.scores})
+    table = Table(title=f"Temporal fidelity: {temporal.details['pixel_dates']:,} pixel-dates, each predicted from its "
+                        f"own embedding ({temporal.details['blocks']} blocks held out)")
+    table.add_column("target")
+    for model in models:
+        table.add_column(f"R2, {model}", justify="right")
+    for target in dict.fromkeys(target for target, _ in temporal.scores):
+        table.add_row(target, *(number(temporal.scores[target, model]["r2"]) for model in models))
+    return table
+
+
+def run_probes(embeddings: Path, target: Path | None, cubes: list[Path] | None, options, temporal: bool):
+    """The label probe (with `target`) and the temporal probe (with `temporal`), with progress."""
+    from cae.evaluation.probe import run_probe
+    from cae.evaluation.temporal_probe import run_temporal_probe
+
+    label_result = temporal_result = None
+    with _progress() as bar:
+        if target is not None:
+            task = bar.add_task(f"probing {target.name}: fitting each feature set and model", total=None)
+            label_result = run_probe(embeddings, target, cubes, options, lambda: bar.advance(task))
+        if temporal:
+            task = bar.add_task("temporal probe: each pixel-date's bands from its embedding", total=None)
+            temporal_result = run_temporal_probe(embeddings, cubes, options, progress=lambda: bar.advance(task))
+    return label_result, temporal_result
+
+
+@app.command("probe")
+def probe(
+    embeddings: Annotated[Path, typer.Option("--embeddings", "-e", help="Store written by `cae embed`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for probe.json, probe.md and the figures.")],
+    target: Annotated[
+        Path | None,
+        typer.Option("--target", "-t", help="A one-band raster label (GeoTIFF or any GDAL raster, any CRS and "
+                     "resolution), e.g. the bundled tree cover density: `python -c 'from cae.data import "
+                     "demo_label_path; print(demo_label_path())'`. Without it: the temporal probe only."),
+    ] = None,
+    cube: Annotated[
+        list[Path] | None,
+        typer.Option("--cube", help="The cube(s) the store was embedded from, for the baselines (repeatable). "
+                     "Default: the inputs the store records."),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Dates whose statistics make the features: a year (2018), years (2017-2019) or "
+                     "START/END dates. Default: every date."),
+    ] = None,
+    percentiles: Annotated[bool, typer.Option(help="Also probe the embedding's 10th/50th/90th percentiles.")] = False,
+    temporal: Annotated[
+        bool, typer.Option(help="Also predict each pixel-date's bands and NDVI from its own embedding.")
+    ] = True,
+    block_size: Annotated[float, typer.Option(min=1e-9, help="Side of the held-out spatial blocks, metres.")] = 200.0,
+    folds: Annotated[int, typer.Option(min=2, help="Folds of the spatial block cross-validation.")] = 5,
+    task: Annotated[
+        str, typer.Option(help="regression, classification, or auto (integer labels with <= 20 classes are classes).")
+    ] = "auto",
+    seed: SeedOption = 42,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """How much the embedding knows, next to the bands it was made from.
+
+    [bold]Label probe[/bold] (--target): per pixel, the embedding's mean (and mean + standard
+    deviation) over --period, aggregated onto the label's grid, predicts the label with ridge
+    and gradient-boosted trees (logistic regression and trees for classes). Baselines from the
+    embedded cube, fed the same pixels and folds: band medians, band percentiles, NDVI
+    percentiles, the period mean of the bands' principal components. Spatial blocks are held
+    out whole (never a random pixel split). [bold]Temporal probe[/bold]: each pixel-date's
+    embedding alone predicts that date's bands and NDVI.
+
+    Writes to --out: probe.json and probe.md (R2, MAE, RMSE or accuracy and F1), a scatter
+    and a map of observed vs predicted (probe_scatter.png, probe_map.png), and
+    temporal_series.png (NDVI through time at a few held-out pixels).
+    """
+    from cae.errors import InputError
+    from cae.evaluation.output import check_output_folder, staged_folder
+    from cae.evaluation.probe import ProbeOptions
+    from cae.evaluation.probe_report import verdict, write_probe_outputs
+
+    if target is None and not temporal:
+        raise InputError("nothing to probe: give a --target label, or leave the temporal probe on")
+    inputs = (embeddings, *(cube or ()), *((target,) if target else ()))
+    check_output_folder(out, overwrite, inputs)
+    options = ProbeOptions(period=period, percentiles=percentiles, block_size=block_size, folds=folds, task=task, seed=seed)
+    label_result, temporal_result = run_probes(embeddings, target, cube, options, temporal)
+    with staged_folder(out, overwrite, inputs) as folder:
+        write_probe_outputs(folder, label_result, temporal_result)
+    if label_result is not None:
+        console.print(probe_table(label_result))
+        found = verdict(label_result)
+        colour = "green" if found["embedding_at_least_bands"] else "yellow"
+        relation = "at least as informative as" if found["embedding_at_least_bands"] else "less informative than"
+        console.print(f"[{colour}]the {found['embedding_set']} is {relation} the band medians[/{colour}] "
+                      f"({found['metric']} {found['embedding']:.3f} vs {found['band_medians']:.3f}, boosted trees)")
+    if temporal_result is not None:
+        console.print(temporal_table(temporal_result))
+    console.print(f"report and figures: [bold]{out}[/bold]")

@@ -17,3 +17,12 @@ def demo_cube_path(modality: str) -> Path:
     if modality not in DEMO_CUBES:
         raise KeyError(f"no bundled demo cube for {modality!r}; there are: {', '.join(DEMO_CUBES)}")
     return Path(str(files("cae.data") / "demo" / DEMO_CUBES[modality]))
+
+
+#: The bundled label of the Romania cube: Copernicus HRL Tree Cover Density 2018, 20 m.
+DEMO_LABEL = "romania_tree_cover_density_2018.tif"
+
+
+def demo_label_path() -> Path:
+    """Path of the bundled tree cover density raster (%, 20 m) over the Romania cube."""
+    return Path(str(files("cae.data") / "demo" / DEMO_LABEL))

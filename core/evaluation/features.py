@@ -19,11 +19,10 @@ import pandas as pd
 import xarray as xr
 
 from cae.errors import InputError
+from cae.evaluation.indices import NIR_BAND, RED_BAND, ndvi, nirv
 
 #: Names of the input sets a site can have (besides the flux folder's meteorology).
 FEATURES, BANDS, INDICES = "features", "bands", "ndvi_nirv"
-#: Band names whose footprint means give NDVI and NIRv (Sentinel-2's red and NIR).
-RED_BAND, NIR_BAND = "B04", "B08"
 
 
 @dataclass(frozen=True)
@@ -148,8 +147,8 @@ def store_features(
         bands = pd.DataFrame(reflectance, index=band_dates, columns=list(reference.bands))
         sets[BANDS] = bands
         if RED_BAND in bands and NIR_BAND in bands:
-            ndvi = (bands[NIR_BAND] - bands[RED_BAND]) / (bands[NIR_BAND] + bands[RED_BAND])
-            sets[INDICES] = pd.DataFrame({"NDVI": ndvi, "NIRv": ndvi * bands[NIR_BAND]})
+            red, nir = bands[RED_BAND], bands[NIR_BAND]
+            sets[INDICES] = pd.DataFrame({"NDVI": ndvi(red, nir), "NIRv": nirv(red, nir)})
     return sets
 
 
@@ -172,8 +171,8 @@ def table_input_sets(features: pd.DataFrame) -> dict[str, pd.DataFrame]:
     NIRv when it has red and NIR columns."""
     sets = {FEATURES: features}
     if RED_BAND in features and NIR_BAND in features:
-        ndvi = (features[NIR_BAND] - features[RED_BAND]) / (features[NIR_BAND] + features[RED_BAND])
-        sets[INDICES] = pd.DataFrame({"NDVI": ndvi, "NIRv": ndvi * features[NIR_BAND]})
+        red, nir = features[RED_BAND], features[NIR_BAND]
+        sets[INDICES] = pd.DataFrame({"NDVI": ndvi(red, nir), "NIRv": nirv(red, nir)})
     return sets
 
 

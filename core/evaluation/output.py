@@ -18,17 +18,23 @@ from cae.checkpoint import check_writable
 from cae.errors import InputError
 
 
-def check_output_folder(out: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing `out` unless asked: checked before any work starts."""
+def check_output_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse to replace an existing `out` unless asked, and any `out` that is, lies inside
+    or contains one of the command's `inputs`, asked or not: checked before any work starts."""
+    target = out.resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target == source or target.is_relative_to(source) or source.is_relative_to(target):
+            raise InputError(f"--out {out} would write over or inside the input {source}; choose a folder apart from the inputs")
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
     check_writable(out.parent)
 
 
 @contextmanager
-def staged_folder(out: Path, overwrite: bool) -> Iterator[Path]:
+def staged_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Iterator[Path]:
     """A fresh folder to write into; it becomes `out` only if the block completes."""
-    check_output_folder(out, overwrite)
+    check_output_folder(out, overwrite, inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     staging.chmod(0o755)  # mkdtemp makes it private; the results are not
