@@ -30,7 +30,7 @@ from cae.embedding.latents import naive_latents, shared_latents
 from cae.embedding.run import EmbedOptions
 from cae.modality import CENTER_DATE
 from cae.plugins import installed_modalities
-from cae.sampling import date_band_means, day_numbers, fill_invalid
+from cae.sampling import band_fill_values, day_numbers, fill_invalid
 from measure import count_flops, record_throughput, synchronize
 
 PRESETS = ["paper", "dense", "tiny"]
@@ -58,19 +58,19 @@ RATES: dict[tuple[str, str, str, str], float] = {}
 
 @pytest.fixture(scope="module")
 def prepared():
-    """The real Romania S2 cube, prepared as `cae embed` prepares it, and its date means."""
+    """The real Romania S2 cube, prepared as `cae embed` prepares it, and its band fill values."""
     spec = installed_modalities().spec("s2")
     modality = prepare_modality(open_cube(demo_cube_path("s2")), spec)
-    return spec, modality, date_band_means(modality.values, modality.valid)
+    return spec, modality, band_fill_values([modality])
 
 
 def _tile(prepared, reach: int, centre_pixels: int):
     """Filled values (T, C, H, W), day numbers (T,) and the (N, 3) embeddable centres of a tile."""
-    _, modality, means = prepared
+    _, modality, fill = prepared
     dates, size = CENTRE_DATES + 2 * CENTER_DATE, centre_pixels + 2 * reach
     region = dict(time=slice(0, dates), y=slice(0, size), x=slice(0, size))
     valid = modality.valid.isel(region).values
-    filled = fill_invalid(modality.values.isel(region).values, valid, means[:dates])
+    filled = fill_invalid(modality.values.isel(region).values, valid, fill)
     inner = np.zeros_like(valid)
     core = (slice(CENTER_DATE, -CENTER_DATE), slice(reach, -reach), slice(reach, -reach))
     inner[core] = valid[core]  # a cloud-free centre with full context, as `cae embed` picks them

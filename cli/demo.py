@@ -18,11 +18,14 @@ def demo(
     minutes on 2 CPU cores) into OUT/runs/s2 and fusion over it into OUT/runs/fusion (or
     reuses what a previous demo trained there), reports held-out centre MAEs, embeds the
     Romania cube into OUT/romania_embedding.zarr, and ends with the reconstruction report
-    (encoder vs PCA on the held-out sites) and true-colour / PCA-RGB maps in OUT/evaluation.
+    (encoder vs PCA on the held-out sites), true-colour / PCA-RGB maps and the probes of
+    `cae evaluate probe` in OUT/evaluation: how well the embedding predicts the bundled
+    tree cover density 2018 next to the bands, and each date's bands and NDVI.
     Nothing is downloaded: the cubes ship with cae.
     """
     from cae.cli.cube import stack_table
     from cae.cli.evaluate import reconstruction_table
+    from cae.cli.train import warn_if_weak
     from cae.cube.stack import load_stack
     from cae.data import DEMO_CUBES, demo_cube_path
     from cae.demo import fused_or_fuse, trained_or_train
@@ -48,6 +51,7 @@ def demo(
             f"held-out centre MAE of the S2 encoder: [bold]{test['center_mae']:.4f}[/bold] "
             f"(predicting each patch's mean: {test['patch_mean_center_mae']:.4f}, {test['samples']} samples)"
         )
+        warn_if_weak(test)
     console.print(f"loss curve: {run_dir / 'loss_curve.png'}")
     console.rule("training fusion over the frozen S2 encoder (real data only)")
     fused, trained = fused_or_fuse(demo_cube_path("s2"), out / "runs", max_steps=max_steps // 3)
@@ -79,4 +83,20 @@ def demo(
     with console.status("drawing true colour and PCA-RGB maps"):
         maps = embedding_maps(store, demo_cube_path("s2"), evaluation / "maps", overwrite=True)
     console.print(f"maps ({len(maps)} dates): [bold]{evaluation / 'maps'}[/bold]")
+    console.rule("what the embedding is worth: tree cover 2018 and each date's bands, next to the bands")
+    probe_demo_embedding(store, evaluation / "probe")
     console.print(f"demo finished; outputs in [bold]{out}[/bold]")
+
+
+def probe_demo_embedding(store: Path, out: Path) -> None:
+    """The probes of `cae evaluate probe` on the bundled label (tree cover density 2018)."""
+    from cae.cli.evaluate import run_probes, show_probe_results
+    from cae.data import demo_label_path
+    from cae.evaluation.output import staged_folder
+    from cae.evaluation.probe import ProbeOptions
+    from cae.evaluation.probe_report import write_probe_outputs
+
+    label, temporal = run_probes(store, demo_label_path(), None, ProbeOptions(period="2018"), temporal=True)
+    with staged_folder(out, overwrite=True) as folder:  # the demo's own, redone each run
+        write_probe_outputs(folder, label, temporal)
+    show_probe_results(label, temporal, out)

@@ -327,7 +327,7 @@ def probe(
     from cae.errors import InputError
     from cae.evaluation.output import check_output_folder, staged_folder
     from cae.evaluation.probe import ProbeOptions
-    from cae.evaluation.probe_report import verdict, write_probe_outputs
+    from cae.evaluation.probe_report import write_probe_outputs
 
     if target is None and not temporal:
         raise InputError("nothing to probe: give a --target label, or leave the temporal probe on")
@@ -337,13 +337,21 @@ def probe(
     label_result, temporal_result = run_probes(embeddings, target, cube, options, temporal)
     with staged_folder(out, overwrite, inputs) as folder:
         write_probe_outputs(folder, label_result, temporal_result)
-    if label_result is not None:
-        console.print(probe_table(label_result))
-        found = verdict(label_result)
+    show_probe_results(label_result, temporal_result, out)
+
+
+def show_probe_results(label, temporal, out: Path) -> None:
+    """The probes' tables, and whether the embedding keeps up with the band medians."""
+    from cae.evaluation.probe_report import verdict
+
+    if label is not None:
+        console.print(probe_table(label))
+    if temporal is not None:
+        console.print(temporal_table(temporal))
+    if label is not None:
+        found = verdict(label)
         colour = "green" if found["embedding_at_least_bands"] else "yellow"
         relation = "at least as informative as" if found["embedding_at_least_bands"] else "less informative than"
         console.print(f"[{colour}]the {found['embedding_set']} is {relation} the band medians[/{colour}] "
                       f"({found['metric']} {found['embedding']:.3f} vs {found['band_medians']:.3f}, boosted trees)")
-    if temporal_result is not None:
-        console.print(temporal_table(temporal_result))
-    console.print(f"report and figures: [bold]{out}[/bold]")
+    console.print(f"probe report and figures: [bold]{out}[/bold]")

@@ -31,7 +31,12 @@ def train(
     ] = None,
     preset: Annotated[str | None, typer.Option(help="Architecture: paper (default), dense (paper's widths, fully convolutional: >100x faster to embed), small or tiny.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs to train (early stopping may end sooner).")] = 200,
-    max_steps: Annotated[int, typer.Option(help="Most optimiser steps; -1 for no limit.")] = -1,
+    max_steps: Annotated[
+        int,
+        typer.Option(help="Most optimiser steps; -1 for no limit. The learning-rate warm-up (200 steps), the "
+                     "MAE-only start (300) and the ramp into the full loss (600) shrink to 10 %, 20 % and 30 % "
+                     "of a shorter run."),
+    ] = -1,
     batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 16,
     learning_rate: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-4, the paper's).")] = None,
     loss_weights: Annotated[
@@ -93,6 +98,18 @@ def train(
         console.print(
             f"held-out centre MAE {test['center_mae']:.4f} "
             f"(predicting each patch's mean: {test['patch_mean_center_mae']:.4f}; {test['samples']} samples)"
+        )
+        warn_if_weak(test)
+
+
+def warn_if_weak(test: dict) -> None:
+    """A clear warning when an encoder reconstructs held-out centres worse than the patch mean."""
+    if test and not test.get("beats_patch_mean", True):
+        console.print(
+            "[bold yellow]warning:[/bold yellow] this encoder is weaker than predicting each patch's mean "
+            "on the held-out sites, so its latent carries little about the centre pixel; train longer "
+            "(--max-steps, --epochs) or on more data before using it (flagged in encoder.json as "
+            "test.beats_patch_mean = false)"
         )
 
 

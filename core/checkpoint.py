@@ -24,7 +24,9 @@ CURVE_FILE = "loss_curve.png"
 #: 2: the decoder head has `head_channels` hidden channels (LeakyReLU) and no GroupNorm.
 #: 3: a batch normalisation between the latent's linear layer and its Softplus; the `dense`
 #: frame encoder is fully convolutional (local attention).
-FORMAT_VERSION = 3
+#: 4: `fill_values`, the band values that replace missing input (one per band, saved with
+#: the encoder), instead of each date's mean over the cube being embedded.
+FORMAT_VERSION = 4
 KIND = "cae-modality-encoder"
 
 

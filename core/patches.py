@@ -28,11 +28,17 @@ class SourceCube:
 
     @classmethod
     def of(
-        cls, name: str, time_axis: str, prepared: dict[str, PreparedModality], halos: dict[str, int] | None = None
+        cls,
+        name: str,
+        time_axis: str,
+        prepared: dict[str, PreparedModality],
+        halos: dict[str, int] | None = None,
+        fills: dict[str, np.ndarray] | None = None,
     ) -> SourceCube:
-        """`halos`: pixels around the patch that each modality's encoder reads (0 if not given)."""
-        halos = halos or {}
-        cutters = {key: PatchCutter(value, halos.get(key, 0)) for key, value in prepared.items()}
+        """`halos`: pixels around the patch that each modality's encoder reads (0 if not given);
+        `fills`: each modality's fill values (see `cae.sampling.fill_invalid`; default: the cube's)."""
+        halos, fills = halos or {}, fills or {}
+        cutters = {key: PatchCutter(value, halos.get(key, 0), fills.get(key)) for key, value in prepared.items()}
         return cls(name, time_axis, prepared, cutters)
 
     @property

@@ -45,11 +45,11 @@ from cae.cube.stack import modality_of
 from cae.errors import InputError
 from cae.locks import sole_writer
 from cae.losses import center_mae, reconstruction_loss, warmed_up_weights
-from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights, ModalitySpec, SamplingDefaults
+from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights, ModalitySpec, PreparedModality, SamplingDefaults
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
 from cae.presets import get_preset
-from cae.sampling import Site, spatial_sites, split_sites
+from cae.sampling import Site, band_fill_values, spatial_sites, split_sites
 
 #: Lightning's own training state (model, optimiser, schedulers, loops): for --resume only.
 STATE_FILE = "training_state.ckpt"
@@ -357,6 +357,31 @@ def provenance(cubes, sources: dict[str, SourceCube], split: dict[str, list[Site
     }
 
 
+#: Most of a run each phase before the full loss may take (decision): a short run is not
+#: spent warming up. Tried as a user would, `--max-steps 50` never left the 200-step warm-up.
+WARMUP_SHARE, MAE_ONLY_SHARE, LOSS_RAMP_SHARE = 0.1, 0.2, 0.3
+
+
+def fitted_to_run(config: TrainConfig, steps_per_epoch: int) -> TrainConfig:
+    """`config` with its warm-up, MAE-only and loss-ramp lengths cut to fit the run's length
+    (the smaller of --max-steps and epochs x steps per epoch); long runs keep them as set."""
+    total = config.epochs * max(steps_per_epoch, 1)
+    if config.max_steps > 0:
+        total = min(total, config.max_steps)
+    return replace(
+        config,
+        warmup_steps=min(config.warmup_steps, int(WARMUP_SHARE * total)),
+        mae_only_steps=min(config.mae_only_steps, int(MAE_ONLY_SHARE * total)),
+        loss_ramp_steps=min(config.loss_ramp_steps, int(LOSS_RAMP_SHARE * total)),
+    )
+
+
+def beats_patch_mean(test: dict[str, float]) -> bool:
+    """Whether the held-out centre MAE is below that of predicting each patch's band means:
+    an encoder that does not is weaker than a summary with no latent at all."""
+    return bool(test) and test["center_mae"] < test["patch_mean_center_mae"]
+
+
 def center_baselines(
     model: torch.nn.Module, modality: str, dataset: PatchDataset, device: torch.device, batch_size: int = 64
 ) -> dict[str, float]:
@@ -408,15 +433,18 @@ def resolve_device(device: str) -> str:
 
 
 def load_sources(
-    modality: str, cubes: Sequence[str | os.PathLike], halo: int = 0
+    modality: str, cubes: Sequence[str | os.PathLike], halo: int = 0, fill: Sequence[float] | None = None
 ) -> tuple[ModalitySpec, dict[str, SourceCube]]:
     """Open and prepare every training cube of one modality (each cube holds its own sites).
 
     `halo`: pixels around each patch the encoder reads (see `AutoencoderPreset.halo`).
+    `fill`: the band values that replace missing ones (a trained encoder's `fill_values`);
+    by default the band means of all these cubes (`cae.sampling.band_fill_values`), which
+    a new encoder then saves with its weights.
     """
     registry = installed_modalities()
     spec = registry.spec(modality)
-    sources: dict[str, SourceCube] = {}
+    prepared_cubes: dict[str, PreparedModality] = {}
     bands: tuple[str, ...] | None = None
     for path in cubes:
         cube = open_cube(path)
@@ -430,9 +458,14 @@ def load_sources(
             )
         bands = prepared.bands
         name = Path(path).name
-        if name in sources:
-            name = f"{name}#{len(sources)}"
-        sources[name] = SourceCube.of(name, modality, {modality: prepared}, {modality: halo})
+        if name in prepared_cubes:
+            name = f"{name}#{len(prepared_cubes)}"
+        prepared_cubes[name] = prepared
+    fill = band_fill_values(list(prepared_cubes.values())) if fill is None else np.asarray(fill, np.float32)
+    sources = {
+        name: SourceCube.of(name, modality, {modality: prepared}, {modality: halo}, {modality: fill})
+        for name, prepared in prepared_cubes.items()
+    }
     return spec, sources
 
 
@@ -591,14 +624,16 @@ def train_encoder(
         config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
         sampling = config.sampling or spec.sampling
         split, train, val, test = site_datasets(sources, sampling, config)
+        config = fitted_to_run(config, len(train) // config.batch_size)
         # Two training samples at least: the latent's batch normalisation learns from batch statistics.
         if len(train) < 2 or len(val) == 0:
             raise InputError(
                 f"too few usable training or validation samples ({len(train)} / {len(val)}; at least 2 / 1): "
                 "the cubes have too few valid centre pixels for the sampling settings"
             )
-        first = next(iter(sources.values())).prepared[modality]
-        bands, parameters = first.bands, first.parameters
+        first = next(iter(sources.values()))
+        bands, parameters = first.prepared[modality].bands, first.prepared[modality].parameters
+        fill = first.cutters[modality].fill
         L.seed_everything(config.seed, workers=True, verbose=False)
         model = spec.create_model(len(bands), preset)
         if isinstance(model, ContextAutoencoder):
@@ -611,6 +646,8 @@ def train_encoder(
             "plugin": {"name": registered.plugin, "package": registered.package, "version": registered.version},
             "bands": list(bands),
             "preprocessing": parameters,
+            # What replaces missing values in this encoder's input (`cae.sampling.fill_invalid`).
+            "fill_values": [float(value) for value in fill],
             "preset": preset.to_dict(),
             "latent_dim": spec.latent_dim,
             "temporal_reduction": spec.temporal_reduction,
@@ -631,5 +668,7 @@ def train_encoder(
         from cae.checkpoint import load_encoder
 
         best = load_encoder(run_dir, device="cpu")
-        metadata = writer.write_metadata({"test": center_baselines(best.model, modality, test, torch.device("cpu"))})
+        scores = center_baselines(best.model, modality, test, torch.device("cpu"))
+        scores["beats_patch_mean"] = beats_patch_mean(scores)
+        metadata = writer.write_metadata({"test": scores})
         return TrainResult(run_dir, metadata)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cae.checkpoint import EncoderCheckpoint, check_encoder_input, find_encoders, load_encoder, read_metadata
+from cae.checkpoint import check_encoder_input, find_encoders, load_encoder, read_metadata
 from cae.cube.stack import load_stack
 from cae.errors import InputError
 from cae.fusion.checkpoint import (
@@ -43,6 +43,7 @@ from cae.training import (
     TrainResult,
     claimed_run_dir,
     fit,
+    fitted_to_run,
     make_trainer,
     optimizers_for,
     provenance,
@@ -203,8 +204,10 @@ def train_fusion(
         sampling = config.sampling or specs[stack.time_axis].sampling
         place = Path(cubes[0]).name
         halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
-        sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos)}
+        fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
+        sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
         split, train, val, test = site_datasets(sources, sampling, config)
+        config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
         describe: dict[str, Any] = {

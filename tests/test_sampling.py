@@ -7,12 +7,12 @@ import pytest
 import xarray as xr
 
 from cae.cube.prepare import prepare_modality
-from cae.modality import SamplingDefaults
+from cae.modality import PreparedModality, SamplingDefaults
 from cae.sampling import (
     PatchCutter,
     PatchIndex,
     day_numbers,
-    date_band_means,
+    band_fill_values,
     fill_invalid,
     inference_indices,
     spatial_sites,
@@ -77,7 +77,7 @@ def test_samples_with_invalid_centre_or_long_span_are_dropped():
     assert len(training_indices(valid, times, SamplingDefaults(), np.random.default_rng(0))) == 1
 
 
-def test_missing_values_are_filled_with_their_dates_band_mean():
+def test_missing_values_are_filled_with_the_band_means_over_all_valid_pixel_dates():
     values = np.zeros((3, 2, 4, 4), dtype=np.float32)
     values[:, 0] = 0.2
     values[:, 1] = 0.6
@@ -85,14 +85,17 @@ def test_missing_values_are_filled_with_their_dates_band_mean():
     valid = np.ones((3, 4, 4), dtype=bool)
     valid[1, 0, 0] = False
     values[1, :, 0, 0] = 0.9  # present but invalid: must not count in the mean
-    valid[2] = False  # a date with no valid pixel takes the band mean over all dates
-    prepared = xr.DataArray(values, dims=("time", "band", "y", "x")).where(xr.DataArray(valid, dims=("time", "y", "x")))
-    means = date_band_means(prepared, xr.DataArray(valid, dims=("time", "y", "x")))
-    assert means[1, 0] == pytest.approx((3 * 0.2 + 12 * 0.5) / 15)
-    assert means[2, 0] == pytest.approx((16 * 0.2 + 3 * 0.2 + 12 * 0.5) / 31)
-    filled = fill_invalid(values, valid, means)
-    assert filled[1, 0, 0, 0] == pytest.approx(means[1, 0]) and filled[1, 1, 0, 0] == pytest.approx(0.6)
-    assert (filled[2, 1] == pytest.approx(0.6)) and filled[0, 0, 0, 0] == pytest.approx(0.2)
+    valid[2] = False  # a date with no valid pixel
+    mask = xr.DataArray(valid, dims=("time", "y", "x"))
+    prepared = PreparedModality("s2", ("B1", "B2"), xr.DataArray(values, dims=("time", "band", "y", "x")).where(mask), mask)
+    fill = band_fill_values([prepared])
+    # Date 0: 16 pixels at 0.2; date 1: 3 at 0.2 and 12 at 0.5 (band 0), 15 at 0.6 (band 1).
+    assert fill[0] == pytest.approx((19 * 0.2 + 12 * 0.5) / 31)
+    assert fill[1] == pytest.approx(0.6)
+    filled = fill_invalid(values, valid, fill)
+    assert filled[1, 0, 0, 0] == pytest.approx(fill[0]) and filled[1, 1, 0, 0] == pytest.approx(0.6)
+    np.testing.assert_allclose(filled[2, 0], fill[0])
+    assert filled[0, 0, 0, 0] == pytest.approx(0.2)
 
 
 def test_a_frame_has_the_same_input_in_every_window_that_contains_it(prepared_romania):

@@ -71,9 +71,10 @@ class EmbedJob:
     naive: bool
     device: str
     batch_size: int
-    #: Pixels a centre needs on each side (the widest encoder input), and the fills.
+    #: Pixels a centre needs on each side (the widest encoder input), and each encoder's
+    #: fill values for missing input (`cae.sampling.fill_invalid`).
     reach: int
-    date_means: dict[str, np.ndarray] = field(repr=False)
+    fill_values: dict[str, np.ndarray] = field(repr=False)
     #: The fused modalities computed from another's cube (read from that cube).
     derived: tuple[str, ...] = ()
 
@@ -125,7 +126,6 @@ def fingerprint(paths: Sequence[str]) -> str:
 def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path, options: EmbedOptions) -> EmbedPlan:
     """Open the inputs and the model, check they fit, and cut the output grid into chunks."""
     from cae.plugins import installed_modalities
-    from cae.sampling import date_band_means
     from cae.training import resolve_device
 
     cubes = tuple(str(Path(path).resolve()) for path in cubes)
@@ -152,11 +152,10 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             f"the cube ({n_times} dates, {height} x {width} pixels) is smaller than one window "
             f"({N_DATES} dates, {2 * reach + 1} x {2 * reach + 1} pixels)"
         )
-    with reading(", ".join(cubes)):
-        date_means = {name: date_band_means(stack.modalities[name].values, stack.modalities[name].valid) for name in encoders}
+    fill_values = {name: np.asarray(fusion.encoders[name].metadata["fill_values"], np.float32) for name in encoders}
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, options.batch_size,
-        reach, date_means, derived,
+        reach, fill_values, derived,
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + options.chunk_dates, n_times)), slice(y, min(y + options.chunk, height)),
@@ -224,12 +223,12 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
     local = torch.as_tensor(centres - origin, device=job.device)
     encode = naive_latents if job.naive else shared_latents
     latents, gaps, present = {}, {}, {}
-    for name in job.date_means:
+    for name in job.fill_values:
         prepared = stack.modalities[name]
         region = dict(time=read[0], y=read[1], x=read[2])
         values = prepared.values.isel(region).values.astype(np.float32)
         tile_valid = prepared.valid.isel(region).values
-        filled = fill_invalid(values, tile_valid, job.date_means[name][read[0]])
+        filled = fill_invalid(values, tile_valid, job.fill_values[name])
         days = torch.as_tensor(day_numbers(prepared.times[read[0]]), device=job.device)
         model = fusion.encoders[name].model
         latents[name] = encode(model, torch.as_tensor(filled, device=job.device), days, local, job.batch_size)

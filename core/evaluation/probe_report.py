@@ -155,7 +155,7 @@ def plot_maps(result: ProbeResult, path: Path) -> Path:
               f"predicted from the {best}": result.predictions[best, FIGURE_MODEL],
               f"predicted from the {REFERENCE_BASELINE}": result.predictions[REFERENCE_BASELINE, FIGURE_MODEL]}
     low, high = np.nanpercentile(result.observed, [2, 98])
-    figure, axes = plt.subplots(1, 3, figsize=(14, 4.6), dpi=110)
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4.6), dpi=110, layout="constrained")
     for axis, (title, values) in zip(axes, panels.items()):
         image = np.full(result.label_shape, np.nan)
         image[result.rows, result.cols] = values

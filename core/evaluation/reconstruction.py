@@ -59,7 +59,7 @@ def training_split(metadata: dict[str, Any], halo: int):
             f"the training cubes of the {metadata['modality']} encoder are gone ({', '.join(gone)}): "
             "its held-out sites and the PCA's training split come from them"
         )
-    _, sources = load_sources(metadata["modality"], cubes, halo)
+    _, sources = load_sources(metadata["modality"], cubes, halo, metadata["fill_values"])
     if data_fingerprint(sources) != metadata["data"]["fingerprint"]:
         raise InputError(
             f"the training cubes of the {metadata['modality']} encoder changed since it was trained "
@@ -90,7 +90,7 @@ def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, c
             sites = [site for site in split["test"] if site.cube == trained_on[str(Path(cube).resolve())]]
             positions += held_out_positions(sources, sites, spacing)
         else:
-            _, other = load_sources(metadata["modality"], [cube], halo)
+            _, other = load_sources(metadata["modality"], [cube], halo, metadata["fill_values"])
             source = next(iter(other.values()))
             check_encoder_input(metadata, source.prepared[metadata["modality"]])
             height, width = source.valid.shape[1:]

@@ -32,7 +32,7 @@ from cae.evaluation.probe import (
 
 #: Pixel-dates kept (whole pixels, drawn with the seed) from all those with an embedding:
 #: enough for stable scores, few enough for seconds of fitting.
-MAX_PIXEL_DATES = 40_000
+MAX_PIXEL_DATES = 20_000
 
 
 @dataclass

@@ -14,7 +14,7 @@ from cae.cli.app import run
 from cae.data import demo_cube_path
 from cae.demo import DEMO_LOSS_WEIGHTS, demo_training_config
 from cae.errors import InputError
-from cae.training import STATE_FILE, train_encoder
+from cae.training import STATE_FILE, TrainConfig, beats_patch_mean, fitted_to_run, train_encoder
 from cae_testing import synthetic_cube
 
 #: Steps of the real-data runs below (the demo trains for 1,500; the suite has a time budget).
@@ -43,6 +43,26 @@ def test_s1_trains_on_the_real_poland_vh_cube_and_beats_the_patch_mean(tmp_path)
     test = result.metadata["test"]
     assert result.metadata["bands"] == ["VH"]
     assert test["center_mae"] < 0.8 * test["patch_mean_center_mae"], test
+
+
+def test_short_runs_get_warm_ups_that_fit_them_and_long_runs_keep_theirs():
+    short = fitted_to_run(TrainConfig(max_steps=50), steps_per_epoch=200)
+    assert (short.warmup_steps, short.mae_only_steps, short.loss_ramp_steps) == (5, 10, 15)
+    by_epochs = fitted_to_run(TrainConfig(epochs=2), steps_per_epoch=100)
+    assert (by_epochs.warmup_steps, by_epochs.mae_only_steps, by_epochs.loss_ramp_steps) == (20, 40, 60)
+    long = fitted_to_run(TrainConfig(max_steps=100_000), steps_per_epoch=200)
+    assert (long.warmup_steps, long.mae_only_steps, long.loss_ramp_steps) == (200, 300, 600)
+
+
+def test_an_encoder_weaker_than_the_patch_mean_is_flagged_and_warned_about(s2_run, capsys):
+    from cae.cli.train import warn_if_weak
+
+    assert s2_run.metadata["test"]["beats_patch_mean"] is True
+    assert not beats_patch_mean({"center_mae": 0.039, "patch_mean_center_mae": 0.032})
+    warn_if_weak({"center_mae": 0.039, "patch_mean_center_mae": 0.032, "beats_patch_mean": False})
+    assert "weaker than predicting each patch's mean" in capsys.readouterr().out
+    warn_if_weak(s2_run.metadata["test"])
+    assert capsys.readouterr().out == ""
 
 
 def test_checkpoint_describes_itself(s2_run):
@@ -94,7 +114,7 @@ def test_an_encoder_of_an_older_checkpoint_format_is_refused(s2_run, tmp_path):
     shutil.copytree(s2_run.run_dir, copy)
     metadata = json.loads((copy / METADATA_FILE).read_text())
     (copy / METADATA_FILE).write_text(json.dumps({**metadata, "format_version": 1}))
-    with pytest.raises(InputError, match="checkpoint format 1; this cae reads format 3"):
+    with pytest.raises(InputError, match="checkpoint format 1; this cae reads format 4"):
         load_encoder(copy)
 
 

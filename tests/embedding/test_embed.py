@@ -94,6 +94,34 @@ def test_fast_path_equals_the_naive_reference_on_every_output(crop, model_fixtur
     np.testing.assert_array_equal(fast.contributors.values, naive.contributors.values)
 
 
+def test_a_pixels_embedding_depends_on_its_window_alone(crop, padded_model, tmp_path):
+    """Embedded from the whole crop, from a smaller crop holding its window, or with every
+    value beyond its window scaled, a pixel-date gets the same embedding: tiles meet without
+    seams. Pixel (row 20, col 20) on the store's date 20: its window is rows and columns
+    13..27 and the store's dates 15..25 (cloudy dates of the cube are not on its time axis)."""
+    whole, _ = embed([crop], padded_model, tmp_path / "whole.zarr", OPTIONS)
+    whole = xr.open_zarr(whole, consolidated=False)
+    cube = open_cube(crop).load()
+    write_cube(cube.isel(y=slice(10, 32), x=slice(6, 30)), tmp_path / "small.zarr")
+    small, _ = embed([tmp_path / "small.zarr"], padded_model, tmp_path / "small_e.zarr", OPTIONS)
+    in_window = cube.time.isin(whole.time.values[15:26]) & cube.y.isin(cube.y[13:28]) & cube.x.isin(cube.x[13:28])
+    changed = cube.copy()
+    for band in ("B02", "B03", "B04", "B08", "B8A", "B11"):
+        changed[band] = cube[band].where(in_window, cube[band] * 1.5)
+    write_cube(changed, tmp_path / "changed.zarr")
+    scaled, _ = embed([tmp_path / "changed.zarr"], padded_model, tmp_path / "changed_e.zarr", OPTIONS)
+    at = dict(time=20, y=20, x=20)
+    reference = whole.embedding.isel(at).values
+    assert np.isfinite(reference).all()
+    in_small = xr.open_zarr(small, consolidated=False).embedding.isel(time=20, y=10, x=14).values
+    in_scaled = xr.open_zarr(scaled, consolidated=False).embedding.isel(at).values
+    np.testing.assert_allclose(in_small, reference, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(in_scaled, reference, atol=1e-6, rtol=0)
+    # The scaling does reach every pixel-date beyond the window.
+    assert not np.allclose(xr.open_zarr(scaled, consolidated=False).embedding.isel(time=20, y=30, x=30).values,
+                           whole.embedding.isel(time=20, y=30, x=30).values)
+
+
 @pytest.mark.slow
 def test_the_store_describes_itself_and_only_full_context_valid_pixel_dates_are_embedded(crop, padded_model, tmp_path):
     out, plan = embed([crop], padded_model, tmp_path / "e.zarr", OPTIONS)
