@@ -25,7 +25,8 @@ CURVE_FILE = "loss_curve.png"
 #: 3: a batch normalisation between the latent's linear layer and its Softplus; the `dense`
 #: frame encoder is fully convolutional (local attention).
 #: 4: `fill_values`, the band values that replace missing input (one per band, saved with
-#: the encoder), instead of each date's mean over the cube being embedded.
+#: the encoder), instead of each date's mean over the cube being embedded; the centre path
+#: (`AutoencoderPreset.centre_path`) with the band statistics it standardises with.
 FORMAT_VERSION = 4
 KIND = "cae-modality-encoder"
 

@@ -61,6 +61,11 @@ class AutoencoderPreset:
     reduced_token_dim: int = 16
     #: Largest cumulative day offset with its own positional embedding; larger ones share it.
     max_day_offset: int = 200
+    #: The centre pixel's own path (decision, docs/embedding-quality.md): the latent's head
+    #: also reads the centre pixel of the centre date, and the decoder predicts that pixel
+    #: from the latent through a small MLP of `centre_hidden` units.
+    centre_path: bool = True
+    centre_hidden: int = 64
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -92,7 +97,7 @@ class AutoencoderPreset:
         found = []
         widths = ("stem_channels", "block2_channels", "block3_channels", "token_channels", "head_channels",
                   "attention_reduction", "token_attention_reduction", "attention_heads",
-                  "transformer_layers", "feedforward_size", "reduced_token_dim", "max_day_offset")
+                  "transformer_layers", "feedforward_size", "reduced_token_dim", "max_day_offset", "centre_hidden")
         found += [f"{name} must be >= 1" for name in widths if getattr(self, name) < 1]
         if self.frame_encoder not in FRAME_ENCODERS:
             found.append(f"frame_encoder must be one of {FRAME_ENCODERS}, got {self.frame_encoder!r}")

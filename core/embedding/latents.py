@@ -75,9 +75,11 @@ def shared_latents(model: ContextAutoencoder, values: Tensor, days: Tensor, cent
     )
     latents = []
     for start in range(0, len(centres), batch_size):
-        dates = t[start : start + batch_size, None] + _WINDOW_DATES.to(t.device)  # (B, 11)
-        window_tokens = tokens[dates, pixel_of_centre[start : start + batch_size, None]]  # (B, 11, D)
-        latents.append(model.latent_from_tokens(window_tokens, _day_offsets(days, t[start : start + batch_size])))
+        part = slice(start, start + batch_size)
+        dates = t[part, None] + _WINDOW_DATES.to(t.device)  # (B, 11)
+        window_tokens = tokens[dates, pixel_of_centre[part, None]]  # (B, 11, D)
+        centre = values[t[part], :, y[part], x[part]]  # (B, C): the centre pixel at the centre date
+        latents.append(model.latent_from_tokens(window_tokens, _day_offsets(days, t[part]), centre))
     return torch.cat(latents)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cae.autoencoder import ContextAutoencoder
+from cae.modality import CENTER_DATE
 from cae.presets import PRESETS, AutoencoderPreset, get_preset
 
 # (bands, latent size d, temporal reduction R) of the built-in modalities.
@@ -212,3 +213,25 @@ def test_a_single_band_decoder_head_is_wider_than_its_one_band():
     hidden = model.frame_decoder.head[0]
     assert hidden.out_channels == PRESETS["tiny"].head_channels > 1
     assert model.frame_decoder.head[2].out_channels == 1
+
+
+def test_the_centre_path_reads_the_centre_pixel_and_predicts_it_back():
+    """With the centre path the latent reads the centre pixel of the centre date directly,
+    and the decoder's centre pixel at that date comes from its own head; without it (the
+    paper's architecture) there is no such head and the latent's layer is the paper's width."""
+    torch.manual_seed(0)
+    model = ContextAutoencoder(6, 9, 6, PRESETS["tiny"]).eval()
+    model.initialise_from_data(torch.full((6,), 0.2), torch.full((6,), 0.05))
+    patches, days = torch.rand(2, 11, 6, 15, 15), torch.arange(11.0).expand(2, -1) * 5
+    moved = patches.clone()
+    moved[:, CENTER_DATE, :, 7, 7] += 0.3
+    assert not torch.allclose(model.encode(patches, days), model.encode(moved, days))
+    with torch.no_grad():
+        model.centre_head[-1].bias.fill_(2.0)
+    reconstruction = model.decode(model.encode(patches, days), days)
+    torch.testing.assert_close(reconstruction[:, CENTER_DATE, :, 7, 7], torch.full((2, 6), torch.sigmoid(torch.logit(torch.tensor(0.2)) + 2.0).item()))
+    assert not torch.allclose(reconstruction[:, CENTER_DATE - 1, :, 7, 7], reconstruction[:, CENTER_DATE, :, 7, 7])
+    paper = ContextAutoencoder(6, 9, 6, dataclasses.replace(PRESETS["tiny"], centre_path=False))
+    assert paper.centre_head is None
+    assert paper.to_latent[0].in_features == PRESETS["tiny"].reduced_token_dim * 6
+    assert model.to_latent[0].in_features == PRESETS["tiny"].reduced_token_dim * 6 + 6
