@@ -75,8 +75,8 @@ def gpp(
     site: Annotated[list[str] | None, typer.Option("--site", help="Evaluate only these sites (repeatable).")] = None,
     inputs: Annotated[
         list[str] | None,
-        typer.Option("--inputs", help="Input sets to compare (repeatable): features, bands, ndvi_nirv, meteo. "
-                     "Default: every set all sites have. A climatology is always scored."),
+        typer.Option("--inputs", help="Input sets to compare (repeatable): features, bands, ndvi_nirv, meteo, "
+                     "features+meteo. Default: every set all sites have. A climatology is always scored."),
     ] = None,
     split: Annotated[
         list[str] | None, typer.Option("--split", help="temporal and/or leave-one-site-out (default: both).")
@@ -84,8 +84,12 @@ def gpp(
     train_years: Annotated[str, typer.Option(help="Temporal split: years whose days train.")] = "2017-2019",
     test_years: Annotated[str, typer.Option(help="Temporal split: years whose days are tested.")] = "2020",
     head: Annotated[str, typer.Option(help="GPP head: paper (the authors' size) or small (for CPUs).")] = "paper",
-    epochs: Annotated[int | None, typer.Option(help="Training epochs of each head (default: the head's).")] = None,
-    train_stride: Annotated[int, typer.Option(help="Train on every n-th day's window (test: every day).")] = 10,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Most optimiser steps of each head (default: the head's). A head stops early once the "
+                     "last days of its training sites stop improving, never before the head's minimum (or --steps "
+                     "if fewer)."),
+    ] = None,
     footprint_radius: Annotated[
         float, typer.Option(help="Metres around the tower whose pixels are averaged (SITE=STORE features).")
     ] = 250.0,
@@ -98,9 +102,11 @@ def gpp(
     Each site's per-date inputs are laid on consecutive days using only observations up to
     each window's last day, and a small transformer (L1 on standardised GPP) predicts GPP
     (g C m-2 d-1) on that day from each input set: the features, band means and NDVI/NIRv
-    where available, and the ERA-Interim meteorology. A day-of-year climatology of the
-    training GPP is the floor. [bold]temporal[/bold]: train 2017-2019, test 2020;
-    [bold]leave-one-site-out[/bold]: each site tested by heads that never saw it.
+    (red and NIR columns named B04/B08, B4/B8 or red/nir), the ERA-Interim meteorology, and
+    the features with the meteorology. Heads train on every training day's window, sized
+    in optimiser steps. A day-of-year climatology of the training GPP is the floor.
+    [bold]temporal[/bold]: train 2017-2019, test 2020; [bold]leave-one-site-out[/bold]:
+    each site tested by heads that never saw it.
 
     Writes to --out: gpp_report.json and .md (RMSE, MAE, R2, NSE, bias per site and
     overall), predictions.csv, inputs.csv (the per-date features used), and per split
@@ -119,14 +125,13 @@ def gpp(
     check_output_folder(out, overwrite)
     if head not in HEADS:
         raise InputError(f"unknown --head {head!r}; use {' or '.join(HEADS)}")
-    head_config = HEADS[head] if epochs is None else dataclasses.replace(HEADS[head], epochs=epochs)
+    head_config = HEADS[head] if steps is None else dataclasses.replace(HEADS[head], steps=steps)
     config = GppConfig(
         splits=tuple(split) if split else GppConfig.splits,
         inputs=tuple(inputs) if inputs else None,
         train_years=_years(train_years, "--train-years"),
         test_years=_years(test_years, "--test-years"),
         head=head_config,
-        train_stride=train_stride,
         seed=seed,
         device=device,
     )

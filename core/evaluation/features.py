@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from cae.errors import InputError
-from cae.evaluation.indices import NIR_BAND, RED_BAND, ndvi, nirv
+from cae.evaluation.indices import BAND_ALIASES, NIR_BAND, RED_BAND, band_columns, ndvi, nirv
 
 #: Names of the input sets a site can have (besides the flux folder's meteorology).
 FEATURES, BANDS, INDICES = "features", "bands", "ndvi_nirv"
@@ -146,10 +146,27 @@ def store_features(
         band_dates = pd.DatetimeIndex(reference.times).normalize()
         bands = pd.DataFrame(reflectance, index=band_dates, columns=list(reference.bands))
         sets[BANDS] = bands
-        if RED_BAND in bands and NIR_BAND in bands:
-            red, nir = bands[RED_BAND], bands[NIR_BAND]
-            sets[INDICES] = pd.DataFrame({"NDVI": ndvi(red, nir), "NIRv": nirv(red, nir)})
+        indices = index_set(bands, str(store))
+        if indices is not None:
+            sets[INDICES] = indices
     return sets
+
+
+def index_set(reflectance: pd.DataFrame, source: str) -> pd.DataFrame | None:
+    """NDVI and NIRv of the red and NIR columns of `reflectance`, under any of their names
+    (`cae.evaluation.indices.BAND_ALIASES`); None without both.
+
+    Two columns naming one band are refused rather than one picked silently.
+    """
+    found = {band: band_columns(reflectance.columns, band) for band in (RED_BAND, NIR_BAND)}
+    for band, columns in found.items():
+        if len(columns) > 1:
+            raise InputError(f"{source}: the columns {' and '.join(columns)} both name band {band} "
+                             f"({', '.join(BAND_ALIASES[band])}); keep one")
+    if not all(found.values()):
+        return None
+    red, nir = reflectance[found[RED_BAND][0]], reflectance[found[NIR_BAND][0]]
+    return pd.DataFrame({"NDVI": ndvi(red, nir), "NIRv": nirv(red, nir)})
 
 
 def inputs_beside(recorded: Any, store: Path) -> list[Path]:
@@ -166,13 +183,14 @@ def inputs_beside(recorded: Any, store: Path) -> list[Path]:
     return paths if all(path.is_relative_to(folder) and path.exists() for path in paths) else []
 
 
-def table_input_sets(features: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def table_input_sets(features: pd.DataFrame, source: str) -> dict[str, pd.DataFrame]:
     """The input sets of one site's rows of a feature table: its features, and NDVI and
-    NIRv when it has red and NIR columns."""
+    NIRv when it has red and NIR columns (B04/B08, Earth Engine's B4/B8, Earth Search's
+    red/nir: tables come from all of them)."""
     sets = {FEATURES: features}
-    if RED_BAND in features and NIR_BAND in features:
-        red, nir = features[RED_BAND], features[NIR_BAND]
-        sets[INDICES] = pd.DataFrame({"NDVI": ndvi(red, nir), "NIRv": nirv(red, nir)})
+    indices = index_set(features, source)
+    if indices is not None:
+        sets[INDICES] = indices
     return sets
 
 
@@ -196,7 +214,7 @@ def site_inputs(
     for source in sources:
         if source.site is None:
             for site, table in read_feature_table(source.path).items():
-                add(site, table_input_sets(table), source.path)
+                add(site, table_input_sets(table, str(source.path)), source.path)
         else:
             if source.site not in locations.index:
                 raise InputError(f"site {source.site!r} (in {source.site}={source.path}) is not in the flux folder's site list")

@@ -1,19 +1,24 @@
 """GPP at flux towers from 90-day windows of daily inputs (DESIGN 7).
 
 Per site, each input set (the embedding's footprint features, the footprint's band means,
-NDVI/NIRv, the ERA-Interim meteorology) is laid on consecutive days (`cae.evaluation.windows`,
-which never lets a window see past its target day); a target is a day with observed GPP
-on which every compared input set has a complete window, so all models are scored on the
-same days. Each input set feeds its own transformer head (`cae.evaluation.head`); a
-climatology (mean training GPP by day of year) is the floor every model should clear.
+NDVI/NIRv, the ERA-Interim meteorology, and the features together with the meteorology, the
+set a user would try next) is laid on consecutive days (`cae.evaluation.windows`, which
+never lets a window see past its target day); a target is a day with observed GPP on which
+every compared input set has a complete window, so all models are scored on the same days.
+Each input set feeds its own transformer head (`cae.evaluation.head`); a climatology (mean
+training GPP by day of year) is the floor every model should clear.
 
 Splits: `temporal` trains on targets in the train years and tests on the test years;
-`leave-one-site-out` tests each site with a head trained on the other sites only. Inputs
-and GPP are standardised with statistics of the training targets of each fold only.
+`leave-one-site-out` tests each site with a head trained on the other sites only. Heads
+train on the window of every training day, and stop early on the last days of each
+training site (a temporal tail: a random split would validate on the neighbours of
+training days, which are nearly the same windows). Inputs and GPP are standardised with
+statistics of the training targets of each fold only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,18 +31,23 @@ from cae.errors import InputError
 from cae.evaluation.features import BANDS, FEATURES, INDICES
 from cae.evaluation.flux import METEO_VARIABLES, FluxSite, read_site, read_sites
 from cae.evaluation.head import HEADS, HeadConfig, fit_head, predict_head
+from cae.evaluation.indices import BAND_ALIASES, NIR_BAND, RED_BAND
 from cae.evaluation.metrics import scores_by_site
-from cae.evaluation.windows import DailySeries
+from cae.evaluation.windows import DailySeries, JoinedSeries
 
 METEO = "meteo"
+FEATURES_METEO = f"{FEATURES}+{METEO}"
 CLIMATOLOGY = "climatology"
 #: Input sets in the order models are reported.
-INPUT_SETS = (FEATURES, BANDS, INDICES, METEO)
+INPUT_SETS = (FEATURES, BANDS, INDICES, METEO, FEATURES_METEO)
+#: Input sets made of others, offered wherever a site has all their parts.
+JOINED = {FEATURES_METEO: (FEATURES, METEO)}
 DESCRIPTIONS = {
     FEATURES: "transformer head on the per-date features",
     BANDS: "transformer head on the footprint's mean band reflectances",
     INDICES: "transformer head on NDVI and NIRv",
     METEO: "transformer head on ERA-Interim meteorology only",
+    FEATURES_METEO: "transformer head on the per-date features and the ERA-Interim meteorology",
     CLIMATOLOGY: "mean training GPP by day of year (+-15 days)",
 }
 TEMPORAL, LEAVE_ONE_SITE_OUT = "temporal", "leave-one-site-out"
@@ -59,9 +69,10 @@ class GppConfig:
     #: Input sets to compare; None: every set all sites have.
     inputs: tuple[str, ...] | None = None
     head: HeadConfig = HEADS["paper"]
-    #: Train on every n-th day's window (the authors' windows overlap by 80 of 90 days);
-    #: every target day is tested.
-    train_stride: int = 10
+    #: Part of each training site's target days, its last, that early stopping checks on.
+    validation_fraction: float = 0.2
+    #: Most of those windows checked (evenly spread), so a check costs little beside training.
+    validation_windows: int = 512
     climatology_half_width: int = 15
     seed: int = 42
     device: str = "auto"
@@ -77,7 +88,7 @@ class SiteData:
     site: str
     days: pd.DatetimeIndex
     gpp: np.ndarray
-    series: dict[str, DailySeries]
+    series: dict[str, DailySeries | JoinedSeries]
     targets: np.ndarray
 
 
@@ -129,17 +140,25 @@ class Windows:
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return ((self.raw(rows, self.length) - self.mean) / self.std).astype(np.float32)
 
+    def like(self, rows: Rows) -> Windows:
+        """Windows of other rows scaled like these (held-out rows: no statistics of their own)."""
+        other = Windows(self.data, self.name, rows, self.length)
+        other.mean, other.std = self.mean, self.std
+        return other
+
 
 def _site_data(
     flux: FluxSite, sets: dict[str, pd.DataFrame], names: tuple[str, ...], config: GppConfig
 ) -> SiteData:
     days = flux.days.index
-    series, complete = {}, np.isfinite(flux.gpp.to_numpy())
-    for name in names:
-        observations = flux.days[list(METEO_VARIABLES)] if name == METEO else sets[name]
-        series[name] = DailySeries.of(observations, days)
-        staleness = 0 if name == METEO else config.max_staleness_days
-        complete &= series[name].complete(config.window_days, staleness)
+    parts, complete = {}, np.isfinite(flux.gpp.to_numpy())
+    for part in dict.fromkeys(part for name in names for part in JOINED.get(name, (name,))):
+        observations = flux.days[list(METEO_VARIABLES)] if part == METEO else sets[part]
+        parts[part] = DailySeries.of(observations, days)
+        staleness = 0 if part == METEO else config.max_staleness_days
+        complete &= parts[part].complete(config.window_days, staleness)
+    series = {name: JoinedSeries(tuple(parts[part] for part in JOINED[name])) if name in JOINED else parts[name]
+              for name in names}
     return SiteData(flux.site, days, flux.gpp.to_numpy(), series, np.flatnonzero(complete))
 
 
@@ -147,6 +166,7 @@ def _available(flux: FluxSite, sets: dict[str, pd.DataFrame]) -> set[str]:
     found = set(sets)
     if all(column in flux.days.columns for column in METEO_VARIABLES):
         found.add(METEO)
+    found |= {name for name, parts in JOINED.items() if found.issuperset(parts)}
     return found
 
 
@@ -189,9 +209,11 @@ def load_sites(
     else:
         unknown = [name for name in config.inputs if name not in available]
         if unknown:
+            needs = (f" ({INDICES} needs red and NIR columns: one of {', '.join(BAND_ALIASES[RED_BAND])} "
+                     f"and one of {', '.join(BAND_ALIASES[NIR_BAND])})") if INDICES in unknown else ""
             raise InputError(
                 f"input set(s) {', '.join(unknown)} are not available for every site; available: "
-                f"{', '.join(name for name in INPUT_SETS if name in available) or 'none'}"
+                f"{', '.join(name for name in INPUT_SETS if name in available) or 'none'}{needs}"
             )
         names = tuple(config.inputs)
     if not names:
@@ -309,32 +331,51 @@ def folds(data: list[SiteData], split: str, config: GppConfig) -> list[Fold]:
     raise InputError(f"unknown split {split!r}; use {' or '.join(SPLITS)}")
 
 
+def validation_tail(data: list[SiteData], train: Rows, config: GppConfig) -> np.ndarray:
+    """(len(train),) whether a training row is among the last `validation_fraction` of its
+    site's training days: the rows early stopping checks on.
+
+    The tail, not a random pick: a window overlaps its neighbours' by all but a day, so a
+    random split would check on copies of the training windows. Every site keeps its first
+    days for training.
+    """
+    def last_days(site: int, positions: np.ndarray) -> np.ndarray:
+        rank = np.argsort(np.argsort(positions))
+        return rank >= len(positions) - math.floor(config.validation_fraction * len(positions))
+
+    return train.per_site(last_days, bool)
+
+
+def _spread(rows: Rows, most: int) -> Rows:
+    """At most `most` of `rows`, evenly spread over them."""
+    return rows if len(rows) <= most else rows.where(np.linspace(0, len(rows) - 1, most).round().astype(int))
+
+
 def run_fold(
     data: list[SiteData], fold: Fold, names: tuple[str, ...], config: GppConfig, device: str, trained: Callable[[str], None]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every model's predictions on the fold's test rows, and a record of what it trained on.
 
-    Heads train on every `train_stride`-th day of the training rows; the climatology on all
-    of them. `trained(name)` is called after each head.
+    Heads train on the window of every training row but the validation tail (see
+    `validation_tail`), which decides when they stop; the climatology on all training
+    rows. `trained(name)` is called after each head.
     """
-    day_numbers = fold.train.dates(data).astype("datetime64[D]").astype(np.int64)
-    strided = fold.train.where(day_numbers % config.train_stride == 0)
-    if not len(strided):
-        raise InputError(f"{fold.name}: no training day falls on the stride of {config.train_stride} days")
-    gpp = strided.gpp(data)
+    tail = validation_tail(data, fold.train, config)
+    fit, check = fold.train.where(~tail), _spread(fold.train.where(tail), config.validation_windows)
+    gpp = fit.gpp(data)
     gpp_mean, gpp_std = gpp.mean(), gpp.std() or 1.0
-    predicted, served = {}, set()
+    predicted, served, heads = {}, set(), {}
     for name in names:
-        train = Windows(data, name, strided, config.window_days)
+        train = Windows(data, name, fit, config.window_days)
         train.fit_scaling()
-        head = fit_head(
-            train, (gpp - gpp_mean) / gpp_std, len(strided), train.n_inputs, config.window_days, config.head,
-            seed=config.seed, device=device,
+        validation = (train.like(check), (check.gpp(data) - gpp_mean) / gpp_std) if len(check) else None
+        head, training = fit_head(
+            train, (gpp - gpp_mean) / gpp_std, train.n_inputs, config.window_days, config.head,
+            validation=validation, seed=config.seed, device=device,
         )
         served |= train.served
-        test = Windows(data, name, fold.test, config.window_days)
-        test.mean, test.std = train.mean, train.std
-        predicted[name] = predict_head(head, test, len(fold.test), device) * gpp_std + gpp_mean
+        heads[name] = {**training.to_dict(), "train_windows": len(fit), "validation_windows": len(check)}
+        predicted[name] = predict_head(head, train.like(fold.test), len(fold.test), device) * gpp_std + gpp_mean
         trained(name)
     predicted[CLIMATOLOGY] = climatology(data, fold.train, config.climatology_half_width)(fold.test)
     frame = pd.DataFrame({
@@ -347,9 +388,10 @@ def run_fold(
         "name": fold.name,
         "test_sites": sorted({data[site].site for site in np.unique(fold.test.sites)}),
         "trained_on": sorted(served),
-        "train_period": [str(day)[:10] for day in (strided.dates(data).min(), strided.dates(data).max())],
-        "train_windows": len(strided),
+        "train_period": [str(day)[:10] for day in (fold.train.dates(data).min(), fold.train.dates(data).max())],
+        "train_windows": len(fold.train),
         "test_windows": len(fold.test),
+        "heads": heads,
     }
     return frame, record
 
@@ -370,8 +412,10 @@ def evaluate_gpp(
     from cae.training import resolve_device
 
     device = resolve_device(config.device)
-    if config.train_stride < 1 or config.window_days < 2:
-        raise InputError("the training stride must be >= 1 and the window at least 2 days")
+    if config.head.steps < 1:
+        raise InputError(f"a head needs at least 1 training step (--steps), not {config.head.steps}")
+    if config.window_days < 2 or not 0 <= config.validation_fraction < 1:
+        raise InputError("the window must be at least 2 days and the validation part a fraction in [0, 1)")
     data, names, skipped = load_sites(flux_dir, site_inputs, config, sites)
     split_folds = {split: folds(data, split, config) for split in config.splits}
     total = sum(len(items) for items in split_folds.values()) * len(names)

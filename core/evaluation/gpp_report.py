@@ -1,6 +1,8 @@
 """What `cae evaluate gpp` writes: report (JSON, Markdown), predictions, inputs, figures.
 
-Everything goes to one folder that appears under its final name only when complete.
+Everything goes to one folder that appears under its final name only when complete. Every
+figure draws a model in its one colour (`COLOURS`), whatever else the figure shows, so a
+reader can compare figures at a glance.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ import numpy as np
 import pandas as pd
 
 from cae import __version__
-from cae.evaluation.gpp import DESCRIPTIONS, UNITS, GppResult
+from cae.evaluation.features import BANDS, FEATURES, INDICES
+from cae.evaluation.gpp import CLIMATOLOGY, DESCRIPTIONS, FEATURES_METEO, METEO, UNITS, GppResult
 from cae.evaluation.metrics import METRICS
 from cae.evaluation.output import markdown_table, number, pyplot, staged_folder
 
 REPORT_JSON, REPORT_MARKDOWN = "gpp_report.json", "gpp_report.md"
 PREDICTIONS, INPUTS = "predictions.csv", "inputs.csv"
 KIND = "cae-gpp-evaluation"
+#: The colour of each model in every figure (matplotlib colour names). Observed GPP is black.
+COLOURS = {
+    FEATURES: "tab:blue",
+    FEATURES_METEO: "tab:purple",
+    BANDS: "tab:orange",
+    INDICES: "tab:green",
+    METEO: "tab:red",
+    CLIMATOLOGY: "dimgray",  # the floor, in grey; dark enough to shade a density plot
+}
 
 
 def report_document(result: GppResult, flux_dir: Path, sources: list[str]) -> dict[str, Any]:
@@ -66,6 +78,7 @@ def markdown(document: dict[str, Any]) -> str:
             for name in models
         ]
         lines += ["Overall (all test days pooled):", "", markdown_table(header, rows), ""]
+        lines += [training_line(content["folds"]), ""]
         header = ["site", "n", *(f"{name} RMSE / R2 / NSE" for name in models)]
         rows = [
             [site, str(scores[models[0]][site]["n"]),
@@ -74,6 +87,27 @@ def markdown(document: dict[str, Any]) -> str:
         ]
         lines += ["Per site:", "", markdown_table(header, rows), ""]
     return "\n".join(lines)
+
+
+def training_line(folds: list[dict[str, Any]]) -> str:
+    """Optimiser steps each input set's heads ran over the folds, and the steps whose weights were kept."""
+    def span(values: list[int]) -> str:
+        return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
+
+    names = list(folds[0]["heads"])
+    parts = [f"{name} {span([f['heads'][name]['steps'] for f in folds])} "
+             f"(kept {span([f['heads'][name]['best_step'] for f in folds])})" for name in names]
+    return "Head training, optimiser steps per fold: " + "; ".join(parts) + "."
+
+
+def date_axis(axis: Any) -> None:
+    """A few date ticks on a series axis, the year written once: full dates over months to
+    years of a panel 4.6 inches wide overlap."""
+    from matplotlib import dates
+
+    locator = dates.AutoDateLocator(minticks=3, maxticks=7)
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
 
 
 def plot_series(predictions: pd.DataFrame, models: list[str], title: str, path: Path) -> None:
@@ -85,14 +119,14 @@ def plot_series(predictions: pd.DataFrame, models: list[str], title: str, path: 
     margin = 0.9  # inches above the panels for the title and the legend
     height = 2.6 * rows + margin
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, height), dpi=80, squeeze=False, sharey=True)
-    colours = plt.get_cmap("tab10")
     for axis, site in zip(axes.flat, sites):
         days = predictions[predictions["site"] == site].sort_values("date")
         axis.scatter(days["date"], days["observed"], s=2, color="black", label="observed")
-        for index, name in enumerate(models):
+        for name in models:
             # Breaks in the record (days without a target) break the line instead of bridging them.
             series = days.set_index("date")[name].asfreq("D")
-            axis.plot(series.index, series.to_numpy(), linewidth=0.9, color=colours(index), label=name)
+            axis.plot(series.index, series.to_numpy(), linewidth=0.9, color=COLOURS[name], label=name)
+        date_axis(axis)
         axis.set_title(site, fontsize=9)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
@@ -109,18 +143,24 @@ def plot_series(predictions: pd.DataFrame, models: list[str], title: str, path: 
 
 
 def plot_scatter(predictions: pd.DataFrame, models: list[str], scores: dict[str, Any], title: str, path: Path) -> None:
-    """Predicted against observed GPP of all test days, one panel per model, with the 1:1 line."""
+    """Predicted against observed GPP of all test days, one panel per model, with the 1:1 line.
+
+    Each panel's density runs from light grey to the model's colour, which also colours its title.
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+
     plt = pyplot()
     figure, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 4.2), dpi=90, squeeze=False)
     values = predictions[["observed", *models]].to_numpy()
     low, high = np.nanmin(values), np.nanmax(values)
     for axis, name in zip(axes.flat, models):
-        axis.hexbin(predictions["observed"], predictions[name], gridsize=60, bins="log", cmap="viridis",
+        density = LinearSegmentedColormap.from_list(name, ["#e8e8e8", COLOURS[name]])
+        axis.hexbin(predictions["observed"], predictions[name], gridsize=60, bins="log", cmap=density,
                     extent=(low, high, low, high), mincnt=1)
-        axis.plot([low, high], [low, high], color="red", linewidth=1)
+        axis.plot([low, high], [low, high], color="black", linewidth=0.8)
         overall = scores[name]["overall"]
         axis.set_title(f"{name}\nRMSE {number(overall['rmse'], 2)}  R2 {number(overall['r2'], 2)}  NSE {number(overall['nse'], 2)}",
-                       fontsize=9)
+                       fontsize=9, color=COLOURS[name])
         axis.set_xlabel(f"observed GPP ({UNITS})", fontsize=8)
         axis.set_ylabel("predicted", fontsize=8)
         axis.set_xlim(low, high)

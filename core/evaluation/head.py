@@ -5,12 +5,18 @@ the window (scaled by 1 / sqrt(d_model)), a transformer encoder over the days, t
 day's token through LayerNorm -> Linear -> GELU -> Linear to one value, trained with L1 on
 standardised GPP. `paper` holds the authors' settings (d_model 96, 8 heads, 3 layers,
 feed-forward 1024, dropout 0.05, batch 12, AdamW lr 1e-4, weight decay 1e-6, 300 warm-up
-steps). Decision: the authors stop early on their test year; we train a fixed number of
-epochs with a cosine decay after the warm-up, so nothing of a test split steers training.
+steps). Decision: the authors stop early on their test year; we stop early on a validation
+part the caller holds out of the training windows, so nothing of a test split steers
+training. Training is sized in optimiser steps, not epochs: batches are drawn (with
+replacement) from every training window, so a head fed two sites gets as many steps as one
+fed thirty-nine; epochs over every 10th day's window starved small site sets (a few dozen
+steps, flat predictions). Each head runs at least `min_steps`, at most `steps`, and keeps
+the weights of its best validation check.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,7 +40,13 @@ class HeadConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 1e-6
     warmup_steps: int = 300
-    epochs: int = 30
+    #: Most optimiser steps; the learning rate decays (cosine) over them after the warm-up.
+    steps: int = 10000
+    #: Fewest optimiser steps before early stopping may end training (all `steps` if fewer).
+    min_steps: int = 1000
+    #: Steps between two validation checks, and checks without improvement before stopping.
+    check_every: int = 250
+    patience: int = 8
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +57,7 @@ HEADS = {
     # The same structure at a size that trains 39 leave-one-site-out folds on a CPU.
     "small": HeadConfig(
         name="small", d_model=32, heads=4, layers=2, feedforward=64, batch_size=64, learning_rate=1e-3,
-        weight_decay=1e-4, warmup_steps=50, epochs=10,
+        weight_decay=1e-4, warmup_steps=50, steps=2000, min_steps=300, check_every=100, patience=5,
     ),
 }
 
@@ -77,28 +89,46 @@ class GppHead(nn.Module):
         return self.out(encoded[:, -1]).squeeze(-1)  # (B,)
 
 
+@dataclass(frozen=True)
+class Training:
+    """How a head's training went: steps run, the step whose weights were kept, and its
+    validation L1 (standardised GPP; None without a validation part)."""
+
+    steps: int
+    best_step: int
+    validation_l1: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Gather = Callable[[np.ndarray], np.ndarray]
+
+
 def fit_head(
-    gather: Callable[[np.ndarray], np.ndarray],
+    gather: Gather,
     targets: np.ndarray,
-    n_train: int,
     n_inputs: int,
     window: int,
     config: HeadConfig,
     *,
+    validation: tuple[Gather, np.ndarray] | None,
     seed: int,
     device: str,
-    progress: Callable[[int], None] | None = None,
-) -> GppHead:
-    """Train a head on windows `gather(rows)` (rows of 0..n_train-1) -> `targets` (n_train,).
+) -> tuple[GppHead, Training]:
+    """Train a head on windows `gather(rows)` -> `targets` (rows index `targets`).
 
-    Inputs and targets are already standardised. `progress(epoch)` after each epoch.
+    Inputs and targets are already standardised. `validation`: (gather, targets) of held-out
+    windows, checked every `config.check_every` steps and on the last; training stops once
+    `config.patience` checks in a row bring no improvement (not before `config.min_steps`)
+    and the best check's weights are returned. Without it, or with fewer steps than
+    `check_every` (nothing to stop early): all `config.steps`, the last weights.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = GppHead(n_inputs, window, config).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    total = max(steps_per_epoch * config.epochs, 1)
+    total = config.steps
     warmup = min(config.warmup_steps, total // 2)
 
     def rate(step: int) -> float:
@@ -108,23 +138,38 @@ def fit_head(
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     target = torch.as_tensor(targets, dtype=torch.float32)
-    model.train()
-    for epoch in range(config.epochs):
-        order = rng.permutation(n_train)
-        for start in range(0, n_train, config.batch_size):
-            rows = order[start : start + config.batch_size]
-            inputs = torch.as_tensor(gather(rows), dtype=torch.float32, device=device)
-            loss = nn.functional.l1_loss(model(inputs), target[rows].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-        if progress:
-            progress(epoch + 1)
-    return model.eval()
+    best_loss, best_step, best_state = math.inf, 0, None
+    if total < config.check_every:
+        validation = None
+    for step in range(1, total + 1):
+        model.train()
+        rows = rng.integers(0, len(targets), config.batch_size)
+        inputs = torch.as_tensor(gather(rows), dtype=torch.float32, device=device)
+        loss = nn.functional.l1_loss(model(inputs), target[rows].to(device))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if validation is None or (step % config.check_every and step < total):
+            continue
+        checked = _validation_l1(model, validation, device)
+        if checked < best_loss:
+            best_loss, best_step, best_state = checked, step, copy.deepcopy(model.state_dict())
+        elif step >= config.min_steps and step - best_step >= config.patience * config.check_every:
+            break
+    if best_state is None:
+        return model.eval(), Training(step, step, None)
+    model.load_state_dict(best_state)
+    return model.eval(), Training(step, best_step, best_loss)
 
 
-def predict_head(model: GppHead, gather: Callable[[np.ndarray], np.ndarray], n: int, device: str, batch_size: int = 512) -> np.ndarray:
+def _validation_l1(model: GppHead, validation: tuple[Gather, np.ndarray], device: str) -> float:
+    gather, targets = validation
+    predicted = predict_head(model.eval(), gather, len(targets), device)
+    return float(np.mean(np.abs(predicted - targets)))
+
+
+def predict_head(model: GppHead, gather: Gather, n: int, device: str, batch_size: int = 512) -> np.ndarray:
     """Standardised predictions for windows `gather(rows)`, rows 0..n-1."""
     out = []
     with torch.no_grad():

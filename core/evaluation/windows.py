@@ -89,3 +89,24 @@ class DailySeries:
         has_start = (first >= 0) & (self.last_observed[np.clip(first, 0, None)] >= 0)
         fresh = (self.last_observed >= 0) & (everyday - self.last_observed <= max_staleness_days)
         return has_start & fresh
+
+
+@dataclass(frozen=True)
+class JoinedSeries:
+    """Several DailySeries on the same days read as one input set: their windows side by side.
+
+    Joining the observations into one table instead would count a day as observed only
+    where every part is, so daily meteorology joined to per-date features would be
+    interpolated between the feature dates; each part keeps its own observed days here.
+    Whether a window is complete depends on each part's staleness: the caller asks the parts.
+    """
+
+    parts: tuple[DailySeries, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(column for part in self.parts for column in part.columns)
+
+    def windows(self, targets: np.ndarray, length: int) -> np.ndarray:
+        """(N, length, F1 + F2 + ...) the parts' windows (`DailySeries.windows`) concatenated."""
+        return np.concatenate([part.windows(targets, length) for part in self.parts], axis=-1)

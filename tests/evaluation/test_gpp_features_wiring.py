@@ -47,7 +47,7 @@ def evaluation(crop_store, moved_towers, tmp_path_factory):
     out = tmp_path_factory.mktemp("gpp") / "wiring"
     features = [option for site in PLACES for option in ("--features", f"{site}={crop_store}")]
     assert run(["evaluate", "gpp", *features, "--flux", str(moved_towers), "--out", str(out),
-                "--footprint-radius", str(RADIUS), "--head", "small", "--epochs", "1", "--train-stride", "30",
+                "--footprint-radius", str(RADIUS), "--head", "small", "--steps", "1",
                 "--device", "cpu"]) == 0
     inputs = pd.read_csv(out / "inputs.csv", parse_dates=["date"])
     return out, json.loads((out / "gpp_report.json").read_text()), inputs
@@ -55,8 +55,9 @@ def evaluation(crop_store, moved_towers, tmp_path_factory):
 
 def test_every_input_set_of_an_embedded_cube_is_compared(evaluation):
     _, report, _ = evaluation
-    assert list(report["models"]) == ["features", "bands", "ndvi_nirv", "meteo", "climatology"]
+    assert list(report["models"]) == ["features", "bands", "ndvi_nirv", "meteo", "features+meteo", "climatology"]
     assert report["inputs"]["features"] == [f"embedding_{i}" for i in range(7)]
+    assert report["inputs"]["features+meteo"] == report["inputs"]["features"] + report["inputs"]["meteo"]
     assert report["inputs"]["bands"] == ["B02", "B03", "B04", "B08", "B8A", "B11"]
     for split in ("temporal", "leave-one-site-out"):
         assert set(report["splits"][split]["scores"]) == set(report["models"])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cae.evaluation.windows import DailySeries
+from cae.evaluation.windows import DailySeries, JoinedSeries
 
 DAYS = pd.date_range("2019-01-01", periods=300, freq="D")
 
@@ -71,3 +71,15 @@ def test_windows_outside_the_series_are_nan(length):
     observed = pd.DataFrame({"x": [1.0]}, index=DAYS[[50]])
     window = DailySeries.of(observed, DAYS).windows(np.array([10]), length)
     assert np.isnan(window).all()
+
+
+def test_joined_series_read_each_part_on_its_own_days():
+    """Daily values joined to per-date ones stay daily: each part fills its own gaps."""
+    daily = DailySeries.of(pd.DataFrame({"t": np.arange(len(DAYS), dtype=float)}, index=DAYS), DAYS)
+    sparse = DailySeries.of(pd.DataFrame({"x": [0.0, 10.0]}, index=DAYS[[0, 10]]), DAYS)
+    joined = JoinedSeries((sparse, daily))
+    assert joined.columns == ("x", "t")
+    window = joined.windows(np.array([20]), 15)[0]  # days 6..20
+    np.testing.assert_array_equal(window[:, 1], np.arange(6, 21))
+    # Interpolated up to day 10, then day 10's value held: nothing later is observed by day 20.
+    np.testing.assert_array_equal(window[:, 0], [6.0, 7.0, 8.0, 9.0] + [10.0] * 11)

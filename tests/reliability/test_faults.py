@@ -336,7 +336,7 @@ def test_disk_full_while_writing_a_report_leaves_no_folder(tmp_path, capsys, mon
     monkeypatch.setattr("cae.evaluation.gpp_report.plot_scatter", _disk_full)
     out = tmp_path / "gpp"
     fails_cleanly(["evaluate", "gpp", "--out", str(out), "--site", "DE-Hai", "--site", "FR-Hes", "--head", "small",
-                   "--epochs", "1", "--device", "cpu"], capsys, "the disk is full")
+                   "--steps", "1", "--device", "cpu"], capsys, "the disk is full")
     assert written(tmp_path) == []
 
 
