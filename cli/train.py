@@ -37,6 +37,11 @@ def train(
                      "MAE-only start (300) and the ramp into the full loss (600) shrink to 10 %, 20 % and 30 % "
                      "of a shorter run."),
     ] = -1,
+    learning_rate_decay: Annotated[
+        str,
+        typer.Option(help="After the warm-up: plateau (the paper's: cut the rate when validation stalls) or "
+                     "cosine (decay to 0 at --max-steps; better for short runs)."),
+    ] = "plateau",
     batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 16,
     learning_rate: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-4, the paper's).")] = None,
     loss_weights: Annotated[
@@ -76,7 +81,8 @@ def train(
 
     if not fusion and len(modalities or ()) != 1:
         raise InputError("give either --modality NAME (train an encoder) or --fusion (train fusion)")
-    settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed)
+    settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed,
+                    learning_rate_decay=learning_rate_decay)
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
     if loss_weights is not None:

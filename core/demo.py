@@ -37,6 +37,8 @@ def demo_training_config(modality: str, max_steps: int = 1500, **changes):
     settings = dict(
         preset="tiny",
         learning_rate=3e-3,
+        # A run of fixed length: the rate decays to 0 at its end (docs/embedding-quality.md).
+        learning_rate_decay="cosine",
         warmup_steps=50,
         max_steps=max_steps,
         epochs=1000,

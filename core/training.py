@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import pickle
 import time
@@ -74,6 +75,10 @@ class TrainConfig:
     #: (`cae.losses.warmed_up_weights`; our decision).
     mae_only_steps: int = 300
     loss_ramp_steps: int = 600
+    #: After the warm-up: "plateau" (DESIGN 4: cut by `plateau_factor` when the validation
+    #: score stalls for `plateau_patience` epochs) or "cosine" (decay to 0 at `max_steps`;
+    #: our decision for short runs, which end before a plateau is ever detected).
+    learning_rate_decay: str = "plateau"
     plateau_factor: float = 0.35
     plateau_patience: int = 5
     early_stopping_patience: int = 16
@@ -140,13 +145,42 @@ class AutoencoderTask(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._step_started = None
 
+    def on_train_batch_start(self, batch, batch_index: int) -> None:
+        """After the warm-up, batch normalisations use their running statistics.
+
+        Decision: the latent's batch normalisation (`ContextAutoencoder.to_latent`) keeps
+        Softplus latents alive while the encoder finds its feet, but in training mode it
+        normalises each latent by the statistics of a batch of 16, which moves every latent
+        by a quarter of its spread from batch to batch: noise the centre path cannot see
+        through. Frozen after the warm-up (its scale and shift still learn), it is the fixed
+        affine map evaluation uses. Lightning puts the model back in training mode at every
+        epoch, hence each batch.
+        """
+        if self.global_step >= self.config.warmup_steps:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+
     def configure_optimizers(self):
         return optimizers_for(self.model.parameters(), self.config)
 
 
+#: Learning-rate decays after the warm-up (`TrainConfig.learning_rate_decay`).
+LEARNING_RATE_DECAYS = ("plateau", "cosine")
+
+
 def optimizers_for(parameters, config: TrainConfig):
-    """AdamW with a linear warm-up from 0.001 x lr, then reduce-on-plateau (DESIGN 4)."""
+    """AdamW with a linear warm-up from 0.001 x lr, then reduce-on-plateau (DESIGN 4) or a
+    cosine decay to 0 at `config.max_steps`."""
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.learning_rate_decay == "cosine":
+        warmup, total = max(config.warmup_steps, 1), max(config.max_steps, 1)
+
+        def factor(step: int) -> float:
+            warm = 1e-3 + (1 - 1e-3) * min(step / warmup, 1.0)
+            return warm * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+
+        return [optimizer], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "interval": "step"}]
     # LinearLR, unlike LambdaLR, leaves the rate alone after its last step, so the
     # reductions of the plateau scheduler are not undone at the next optimiser step.
     warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=max(config.warmup_steps, 1))
@@ -374,6 +408,14 @@ def fitted_to_run(config: TrainConfig, steps_per_epoch: int) -> TrainConfig:
         mae_only_steps=min(config.mae_only_steps, int(MAE_ONLY_SHARE * total)),
         loss_ramp_steps=min(config.loss_ramp_steps, int(LOSS_RAMP_SHARE * total)),
     )
+
+
+def check_learning_rate_decay(config: TrainConfig) -> None:
+    """A cosine decay ends at --max-steps, so it needs one."""
+    if config.learning_rate_decay not in LEARNING_RATE_DECAYS:
+        raise InputError(f"unknown learning-rate decay {config.learning_rate_decay!r}; use {' or '.join(LEARNING_RATE_DECAYS)}")
+    if config.learning_rate_decay == "cosine" and config.max_steps <= 0:
+        raise InputError("a cosine learning-rate decay ends at --max-steps: give --max-steps")
 
 
 def beats_patch_mean(test: dict[str, float]) -> bool:
@@ -616,6 +658,7 @@ def train_encoder(
 ) -> TrainResult:
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
+    check_learning_rate_decay(config)
     with claimed_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume):
         if config.loss_weights is not None and not config.loss_weights.valid:
             raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")

@@ -41,6 +41,7 @@ from cae.training import (
     PatchData,
     TrainConfig,
     TrainResult,
+    check_learning_rate_decay,
     claimed_run_dir,
     fit,
     fitted_to_run,
@@ -174,6 +175,7 @@ def train_fusion(
     resumed run fuses the modalities it was started with.
     """
     run_dir = Path(out)
+    check_learning_rate_decay(config)
     with claimed_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume):
         if resume:
             # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.

@@ -30,3 +30,19 @@ def romania_s2() -> xr.Dataset:
 def poland_s1() -> xr.Dataset:
     """The bundled real Sentinel-1 VH cube (Poland, 107 dates, dB)."""
     return open_cube(demo_cube_path("s1")).load()
+
+
+#: Steps of the suite's real S2 encoder (the demo trains for 1,500; the suite has a time budget).
+#: The demo's recipe at a third of its steps.
+REAL_S2_STEPS = 500
+
+
+@pytest.fixture(scope="session")
+def real_s2_run(tmp_path_factory):
+    """The tiny S2 encoder trained with the demo's recipe on the whole real Romania cube
+    (shared by the training tests and the embedding-quality bar)."""
+    from cae.demo import demo_training_config
+    from cae.training import train_encoder
+
+    run_dir = tmp_path_factory.mktemp("real_runs") / "s2"
+    return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2", max_steps=REAL_S2_STEPS), progress=False)

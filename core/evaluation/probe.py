@@ -137,11 +137,14 @@ def on_label_grid(features: xr.DataArray, label: xr.DataArray) -> tuple[np.ndarr
 def embedding_feature_sets(store: xr.Dataset, selected: np.ndarray, percentiles: bool) -> dict[str, xr.DataArray]:
     """Per-pixel statistics of the embedding over the selected dates, (feature, y, x) each."""
     embedding = store["embedding"].isel(time=selected).load()
-    sets = {"embedding mean": embedding.mean("time", skipna=True)}
-    sets["embedding mean+std"] = xr.concat([sets["embedding mean"], embedding.std("time", skipna=True)], "feature")
-    if percentiles:
-        quantiles = embedding.quantile([p / 100 for p in PERCENTILES], "time", skipna=True)
-        sets["embedding percentiles"] = quantiles.stack(stacked=("quantile", "feature")).transpose("stacked", ...)
+    with warnings.catch_warnings():
+        # Pixels without an embedding in the period (the border) give all-NaN slices: NaN, dropped.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sets = {"embedding mean": embedding.mean("time", skipna=True)}
+        sets["embedding mean+std"] = xr.concat([sets["embedding mean"], embedding.std("time", skipna=True)], "feature")
+        if percentiles:
+            quantiles = embedding.quantile([p / 100 for p in PERCENTILES], "time", skipna=True)
+            sets["embedding percentiles"] = quantiles.stack(stacked=("quantile", "feature")).transpose("stacked", ...)
     return {name: _as_features(values, store) for name, values in sets.items()}
 
 

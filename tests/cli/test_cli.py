@@ -78,6 +78,10 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
     maps = sorted((evaluation / "maps").glob("*.png"))
     assert maps and all(path.stat().st_size > 10_000 for path in maps)
     assert f"maps ({len(maps)} dates)" in out
+    probe = json.loads((evaluation / "probe" / "probe.json").read_text())
+    assert "band medians" in out and "Temporal fidelity" in out and "probe report and figures" in out
+    assert probe["label"]["period"] == ["2018-01-01", "2018-12-31"] and probe["label"]["blocks"] >= 5
+    assert {row["target"] for row in probe["temporal"]["scores"]} >= {"NDVI", "B04", "B08"}
     assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first trained
     out = " ".join(capsys.readouterr().out.split())
     assert "using the encoder trained earlier" in out and "using the fusion model trained earlier" in out
