@@ -50,9 +50,11 @@ class TemporalProbeResult:
 
 def run_temporal_probe(
     store_path: Path, cube_paths: Sequence[Path] | None, options: ProbeOptions,
-    max_pixel_dates: int = MAX_PIXEL_DATES, progress=None,
+    max_pixel_dates: int | None = None, progress=None,
 ) -> TemporalProbeResult:
-    """Predict each pixel-date's bands and NDVI from its embedding, spatial blocks held out."""
+    """Predict each pixel-date's bands and NDVI from its embedding, spatial blocks held out
+    (at most `max_pixel_dates`, default `MAX_PIXEL_DATES`)."""
+    max_pixel_dates = max_pixel_dates or MAX_PIXEL_DATES
     store = open_embedding(store_path)
     period = parse_period(options.period)
     selected = dates_in(store.time.values, period, f"the embedding store {store_path}")

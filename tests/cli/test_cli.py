@@ -57,6 +57,7 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
                         tmp_path / "romania_corner.zarr")
     bundled = cae.data.demo_cube_path
     monkeypatch.setattr(cae.data, "demo_cube_path", lambda modality: corner if modality == "s2" else bundled(modality))
+    monkeypatch.setattr("cae.evaluation.temporal_probe.MAX_PIXEL_DATES", 3000)  # the suite's time budget
     out_dir = tmp_path / "demo"
     assert run(["demo", "--out", str(out_dir), "--max-steps", "9"]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -194,3 +194,20 @@ def test_probe_command_writes_its_report_and_refuses_to_write_into_its_inputs(cr
     for figure in ("probe_scatter.png", "probe_map.png", "temporal_series.png"):
         assert (out / figure).stat().st_size > 10_000
     assert "band medians" in (out / "probe.md").read_text()
+
+
+def test_an_integer_label_with_few_classes_is_classified(crop_store, tmp_path):
+    """Tree cover cut into two classes at the median of the pixels the crop covers (label rows
+    and columns 34..37), written as a GeoTIFF on the label's grid: logistic regression and
+    boosted trees, scored by accuracy and macro F1."""
+    label = read_label(demo_label_path())
+    threshold = float(np.median(label.values[34:38, 34:38]))
+    classes = xr.where(label.isnull(), 255, (label > threshold).astype("uint8")).astype("uint8")
+    path = tmp_path / "classes.tif"
+    classes.rio.write_crs(label.rio.crs).rio.write_nodata(255).rio.to_raster(path)
+    result = run_probe(crop_store, path, None, ProbeOptions(period="2018", block_size=60, folds=3))
+    assert result.task == "classification"
+    assert {model for _, model in result.scores} == {"logistic", "boosted trees"}
+    for scores in result.scores.values():
+        assert 0 <= scores["accuracy"] <= 1 and 0 <= scores["f1_macro"] <= 1
+    assert set(np.unique(result.observed)) == {0.0, 1.0}
