@@ -347,7 +347,7 @@ def probe(
 
 def show_probe_results(label, temporal, out: Path) -> None:
     """The probes' tables, and whether the embedding keeps up with the band medians."""
-    from cae.evaluation.probe_report import verdict
+    from cae.evaluation.probe_report import verdict, verdict_line
 
     if label is not None:
         console.print(probe_table(label))
@@ -356,7 +356,5 @@ def show_probe_results(label, temporal, out: Path) -> None:
     if label is not None:
         found = verdict(label)
         colour = "green" if found["embedding_at_least_bands"] else "yellow"
-        relation = "at least as informative as" if found["embedding_at_least_bands"] else "less informative than"
-        console.print(f"[{colour}]the {found['embedding_set']} is {relation} the band medians[/{colour}] "
-                      f"({found['metric']} {found['embedding']:.3f} vs {found['band_medians']:.3f}, boosted trees)")
+        console.print(f"[{colour}]{verdict_line(found)}[/{colour}]")
     console.print(f"probe report and figures: [bold]{out}[/bold]")

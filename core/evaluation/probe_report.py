@@ -82,7 +82,7 @@ def probe_markdown(document: dict) -> str:
             "",
             markdown_table(["features", "size", "model", *metrics], rows),
             "",
-            _verdict_line(label["verdict"]),
+            verdict_line(label["verdict"]),
             "",
         ]
     if "temporal" in document:
@@ -105,7 +105,8 @@ def _period(period) -> str:
     return "all dates" if period is None else f"{period[0]} .. {period[1]}"
 
 
-def _verdict_line(verdict_: dict) -> str:
+def verdict_line(verdict_: dict) -> str:
+    """One sentence: the best embedding set against the band medians, with both scores."""
     relation = "at least as informative as" if verdict_["embedding_at_least_bands"] else "less informative than"
     return (
         f"The {verdict_['embedding_set']} ({verdict_['metric']} {verdict_['embedding']:.3f}) is {relation} the band "

@@ -112,8 +112,3 @@ def run_temporal_probe(
         },
     )
 
-
-def temporal_jobs(bands: Sequence[str]) -> int:
-    """How many model fits `run_temporal_probe` reports progress for (a progress bar's total)."""
-    targets = len(bands) + (RED_BAND in bands and NIR_BAND in bands)
-    return targets * len(models_for("regression", 0))
