@@ -1,13 +1,19 @@
 """The `cae` command: a thin Typer layer over the library.
 
 Bad input (`cae.errors.InputError`) and storage faults (disk full, no permission) end in
-one red line and exit code 2; anything else is an internal error, exit code 1. Tracebacks only with `--debug`.
+one red line and exit code 2; anything else is an internal error, exit code 1. Tracebacks only
+with `--debug` (which changes no exit code). Deprecation notices that the libraries under cae
+raise about each other (Lightning about torch, ...) are not shown: they are for those
+libraries' developers, and a user's stderr stays for what cae has to say.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import sys
+import traceback
+import warnings
 from typing import Annotated
 
 import typer
@@ -50,11 +56,16 @@ def root(
 
 def run(argv: list[str]) -> int:
     """Run the command line `argv` and return its exit code (what `main` exits with)."""
-    from cae.errors import InputError
+    from cae.errors import DataWarning, InputError
 
     debug = "--debug" in argv
     try:
-        result = app(args=argv, prog_name="cae", standalone_mode=False)
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=_NOT_CAE)
+            warnings.filterwarnings("once", category=DataWarning)
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            result = app(args=argv, prog_name="cae", standalone_mode=False)
     except typer.Abort:
         error_console.print("[red]aborted[/red]")
         return 1
@@ -63,23 +74,37 @@ def run(argv: list[str]) -> int:
         return error.exit_code
     except InputError as error:
         if debug:
-            raise
+            traceback.print_exc()
         error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
         return error.exit_code
     except Exception as error:
         if debug:
-            raise
+            traceback.print_exc()
         if isinstance(error, OSError) and error.errno in _STORAGE_FAULTS:
             error_console.print(f"[bold red]error:[/bold red] {_storage_fault(error)}", highlight=False)
             return InputError.exit_code
         error_console.print(
             f"[bold red]internal error:[/bold red] {type(error).__name__}: {error} "
-            "(run again with --debug for the traceback, and please report it)",
+            + ("(please report it with the traceback above)" if debug else
+               "(run again with --debug for the traceback, and please report it)"),
             highlight=False,
         )
         return 1
     return result if isinstance(result, int) else 0
 
+
+def _show_warning(otherwise, message, category, filename, lineno, file=None, line=None) -> None:
+    """cae's own warnings about the data as one yellow line; any other as `otherwise` shows it."""
+    from cae.errors import DataWarning
+
+    if issubclass(category, DataWarning):
+        error_console.print(f"[bold yellow]warning:[/bold yellow] {message}", highlight=False)
+    else:
+        otherwise(message, category, filename, lineno, file, line)
+
+
+#: Module names outside cae (a warning's module is matched from its start).
+_NOT_CAE = r"(?!cae(\.|$))"
 
 #: Faults of the place files go, not of cae: reported like bad input (exit code 2).
 _STORAGE_FAULTS = {

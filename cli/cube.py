@@ -28,8 +28,10 @@ def build(
     from cae.checkpoint import check_writable
     from cae.cube.io import write_cube
     from cae.errors import InputError
+    from cae.outputs import check_apart
     from cae.plugins import installed_modalities
 
+    check_apart({"--out": out}, inputs)
     registry = installed_modalities()
     spec = registry.spec(modality)
     if spec.build_cube is None:

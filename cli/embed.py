@@ -5,7 +5,13 @@ from typing import Annotated
 
 import typer
 
-from cae.cli.console import console
+from cae.cli.console import console, progress
+
+
+def _count_or_auto(value: str) -> str:
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise typer.BadParameter(f"{value!r} is neither a whole number >= 1 nor auto")
+    return value
 
 
 def embed(
@@ -13,9 +19,15 @@ def embed(
     model: Annotated[Path, typer.Option("--model", "-m", help="Fusion run folder (fusion.json), e.g. runs/fusion.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output zarr store, e.g. embedding.zarr.")],
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 512,
-    chunk: Annotated[int, typer.Option(help="Pixels per side of a chunk (memory grows with its square).")] = 64,
-    chunk_dates: Annotated[int, typer.Option(help="Dates per chunk.")] = 32,
+    batch_size: Annotated[
+        str, typer.Option(callback=_count_or_auto, help="Windows per forward pass, or auto (from the device's free memory).")
+    ] = "512",
+    chunk: Annotated[
+        str,
+        typer.Option(callback=_count_or_auto, help="Pixels per side of a chunk (memory grows with its square), or auto: "
+                     "the largest that fits a quarter of the device's free memory (a GPU's, or the system's)."),
+    ] = "64",
+    chunk_dates: Annotated[int, typer.Option(min=1, help="Dates per chunk.")] = 32,
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a dask.distributed scheduler to run the chunks on.")
     ] = None,
@@ -41,31 +53,33 @@ def embed(
     once complete (until then it is OUT.partial). A second `cae embed` to the same --out
     is refused while this one runs.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from cae.embedding.run import EmbedOptions, estimate, plan
     from cae.embedding.run import embed as embed_cubes
-    from cae.errors import InputError
 
-    if batch_size < 1 or chunk < 1 or chunk_dates < 1:
-        raise InputError("--batch-size, --chunk and --chunk-dates must be >= 1")
-    options = EmbedOptions(device, batch_size, chunk, chunk_dates, naive, scheduler, overwrite, int8)
+    options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8)
     if dry_run:
         planned = plan(cubes, model, out, options)
         numbers = estimate(planned, int8)
         n_times, height, width = planned.shape
         console.print(
             f"{height} x {width} pixels x {n_times} dates; [bold]{numbers['pixel_dates']:,}[/bold] pixel-dates to embed "
-            f"({', '.join(planned.modalities)}) in {len(planned.chunks)} chunks\n"
+            f"({', '.join(planned.modalities)}) in {len(planned.chunks)} chunks of {_chunk_text(planned)}\n"
             f"output: about {numbers['output_bytes'] / 2**20:,.1f} MiB before compression\n"
             f"estimated time: {numbers['seconds']:,.0f} s at {numbers['pixel_dates_per_s']:,.0f} pixel-dates/s "
             f"({'naive' if naive else 'fast'} path on {planned.job.device}, measured on a sample)"
         )
         return
-    with Progress(
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"), TimeRemainingColumn(),
-        console=console, transient=True,
-    ) as bar:
-        task = bar.add_task("embed", total=None)
+    with progress() as bar:
+        task = bar.add_task("embedding (chunks)", total=None)
         store, planned = embed_cubes(cubes, model, out, options, lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"embedded {planned.centres:,} pixel-dates into [bold]{store}[/bold]")
+    console.print(f"embedded {planned.centres:,} pixel-dates into [bold]{store}[/bold] "
+                  f"({len(planned.chunks)} chunks of {_chunk_text(planned)})")
+
+
+def _number(value: str) -> int | str:
+    return value if value == "auto" else int(value)
+
+
+def _chunk_text(planned) -> str:
+    dates, side, _ = planned.chunk_shape
+    return f"{dates} dates x {side} x {side} pixels, {planned.job.batch_size} windows per pass"

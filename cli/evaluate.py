@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cae.cli.console import console
+from cae.cli.console import console, progress
 from cae.cli.options import OverwriteOption
 
 app = typer.Typer(
@@ -29,15 +29,6 @@ def _years(text: str, option: str) -> tuple[int, int]:
     if span[0] > span[1]:
         raise InputError(f"{option} {text}: the first year is after the last")
     return span
-
-
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
-    )
 
 
 def gpp_table(split: str, content: dict[str, Any], units: str) -> Table:
@@ -122,7 +113,10 @@ def gpp(
     from cae.evaluation.head import HEADS
     from cae.evaluation.output import check_output_folder
 
-    check_output_folder(out, overwrite)
+    flux_dir = flux or bundled_flux_dir()
+    sources = [FeatureSource.parse(text) for text in features or []]
+    read = (flux_dir, *(source.path for source in sources))
+    check_output_folder(out, overwrite, read)
     if head not in HEADS:
         raise InputError(f"unknown --head {head!r}; use {' or '.join(HEADS)}")
     head_config = HEADS[head] if steps is None else dataclasses.replace(HEADS[head], steps=steps)
@@ -135,17 +129,15 @@ def gpp(
         seed=seed,
         device=device,
     )
-    flux_dir = flux or bundled_flux_dir()
-    sources = [FeatureSource.parse(text) for text in features or []]
     with console.status("reading the features around each tower"):
         per_site = site_inputs(sources, read_sites(flux_dir), footprint_radius) if sources else {}
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("training GPP heads", total=None)
         result = evaluate_gpp(
             flux_dir, per_site, config, site,
             lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
         )
-    document = write_gpp_outputs(result, flux_dir, features or [], out, overwrite)
+    document = write_gpp_outputs(result, flux_dir, features or [], out, overwrite, read)
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} site(s) without a usable day: {', '.join(result.skipped)}")
     for name, content in document["splits"].items():
@@ -178,9 +170,10 @@ def reconstruction(
                      "sites, any other cube all of it. Default: the held-out sites of the training cubes."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for reconstruction.json and .md (default: --model).")
-    ] = None,
-    max_pca_samples: Annotated[int, typer.Option(help="Most training patches the PCA is fitted on.")] = 4000,
+        Path, typer.Option("--out", "-o", help="Folder for reconstruction.json and .md (never inside --model: a "
+                           "command does not write into its inputs).")
+    ] = Path("reconstruction"),
+    max_pca_samples: Annotated[int, typer.Option(min=1, help="Most training patches the PCA is fitted on.")] = 4000,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -191,16 +184,22 @@ def reconstruction(
     centre MAE and spectral angle (SAM) at the centre pixel and date, and SSIM of the whole
     frames; a patch-mean row shows what predicting each band's mean achieves.
     """
-    from cae.evaluation.reconstruction import check_report_absent, reconstruction_report, write_reconstruction_report
+    from cae.evaluation.reconstruction import (
+        check_report_absent,
+        reconstruction_report,
+        report_inputs,
+        write_reconstruction_report,
+    )
 
-    check_report_absent(out or model, overwrite)
-    with _progress() as bar:
+    inputs = report_inputs(model, cube)
+    check_report_absent(out, overwrite, inputs)
+    with progress() as bar:
         task = bar.add_task("reconstructing", total=None)
         report = reconstruction_report(
             model, cube, device, max_pca_samples,
             lambda name, done, total: bar.update(task, description=f"{name}: reconstructing", completed=done, total=total),
         )
-    paths = write_reconstruction_report(report, out or model, overwrite)
+    paths = write_reconstruction_report(report, out, overwrite, inputs)
     console.print(reconstruction_table(report))
     console.print(f"report: [bold]{paths[0]}[/bold] and {paths[1].name}")
 
@@ -213,7 +212,7 @@ def maps(
     date: Annotated[
         list[str] | None, typer.Option("--date", help="Date to map, YYYY-MM-DD (repeatable; the nearest store date).")
     ] = None,
-    count: Annotated[int, typer.Option(help="Without --date: how many well-covered dates to map.")] = 4,
+    count: Annotated[int, typer.Option(min=1, help="Without --date: how many well-covered dates to map.")] = 4,
     rgb: Annotated[str, typer.Option(help="Bands shown as red, green, blue.")] = "B04,B03,B02",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -230,7 +229,7 @@ def maps(
     bands = tuple(part.strip() for part in rgb.split(","))
     if len(bands) != 3:
         raise InputError(f"--rgb takes three bands separated by commas, e.g. B04,B03,B02; got {rgb!r}")
-    check_output_folder(out, overwrite)
+    check_output_folder(out, overwrite, (embeddings, cube))
     with console.status("drawing the maps"):
         paths = embedding_maps(embeddings, cube, out, date, count, bands, overwrite)
     for path in paths:
@@ -273,7 +272,7 @@ def run_probes(embeddings: Path, target: Path | None, cubes: list[Path] | None, 
     from cae.evaluation.temporal_probe import run_temporal_probe
 
     label_result = temporal_result = None
-    with _progress() as bar:
+    with progress() as bar:
         if target is not None:
             task = bar.add_task(f"probing {target.name}: fitting each feature set and model", total=None)
             label_result = run_probe(embeddings, target, cubes, options, lambda: bar.advance(task))

@@ -10,6 +10,26 @@ from cae.cli.console import console
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (cuda when available).")]
 
 
+def _known_preset(name: str | None) -> str | None:
+    from cae.presets import PRESETS
+
+    if name is not None and name not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
+    return name
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not a learning rate; give a number > 0, e.g. 1e-4")
+    return value
+
+
+def _steps_or_unlimited(steps: int) -> int:
+    if steps == 0 or steps < -1:
+        raise typer.BadParameter(f"{steps} steps would save an untrained model; give at least 1, or -1 for no limit")
+    return steps
+
+
 def train(
     modalities: Annotated[
         list[str] | None,
@@ -24,16 +44,16 @@ def train(
     encoder: Annotated[
         list[str] | None, typer.Option("--encoder", help="With --fusion: NAME=DIR, an encoder to use (repeatable).")
     ] = None,
-    dims: Annotated[int, typer.Option("--dims", help="With --fusion: size of the fused embedding.")] = 7,
+    dims: Annotated[int, typer.Option("--dims", min=1, help="With --fusion: size of the fused embedding.")] = 7,
     cube: Annotated[
         list[Path] | None,
         typer.Option("--cube", help="Training cube (repeat for several sites). Default: the modality's sample cube."),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Architecture: paper (default), dense (paper's widths, fully convolutional: >100x faster to embed), small or tiny.")] = None,
-    epochs: Annotated[int, typer.Option(help="Most epochs to train (early stopping may end sooner).")] = 200,
+    preset: Annotated[str | None, typer.Option(callback=_known_preset, help="Encoder architecture (not with --fusion): paper (default), dense (paper's widths, fully convolutional: >100x faster to embed), small or tiny.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs to train (early stopping may end sooner).")] = 200,
     max_steps: Annotated[
         int,
-        typer.Option(help="Most optimiser steps; -1 for no limit. The learning-rate warm-up (200 steps), the "
+        typer.Option(callback=_steps_or_unlimited, help="Most optimiser steps; -1 for no limit. The learning-rate warm-up (200 steps), the "
                      "MAE-only start (300) and the ramp into the full loss (600) shrink to 10 %, 20 % and 30 % "
                      "of a shorter run."),
     ] = -1,
@@ -42,8 +62,8 @@ def train(
         typer.Option(help="After the warm-up: plateau (the paper's: cut the rate when validation stalls) or "
                      "cosine (decay to 0 at --max-steps; better for short runs)."),
     ] = "plateau",
-    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 16,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default 1e-4, the paper's).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 16,
+    learning_rate: Annotated[float | None, typer.Option(callback=_positive, help="Peak AdamW learning rate (default 1e-4, the paper's).")] = None,
     loss_weights: Annotated[
         str | None,
         typer.Option(
@@ -81,6 +101,9 @@ def train(
 
     if not fusion and len(modalities or ()) != 1:
         raise InputError("give either --modality NAME (train an encoder) or --fusion (train fusion)")
+    if fusion and preset is not None:
+        raise InputError("--preset chooses an encoder's architecture; fusion trains over the encoders as they are "
+                         "(its size: --dims)")
     settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed,
                     learning_rate_decay=learning_rate_decay)
     if learning_rate is not None:

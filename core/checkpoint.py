@@ -212,10 +212,18 @@ def check_encoder_input(metadata: dict[str, Any], prepared) -> None:
     trained, now = comparable_preprocessing(metadata["preprocessing"]), comparable_preprocessing(prepared.parameters)
     if trained != now:
         changed = sorted(key for key in trained.keys() | now.keys() if trained.get(key) != now.get(key))
+        differences = ", ".join(f"{key}: {trained.get(key)} -> {now.get(key)}" for key in changed)
+        masked = [key for key in ("invalid_scene_classes", "cloud_mask", "mask_variable") if key in changed]
+        if masked:
+            raise InputError(
+                f"the {modality} cube is masked otherwise than the encoder's training data ({differences}): the "
+                "training data had a cloud mask this cube lacks, or the other way round. Give the cube the same "
+                "mask (its scene classification, or the same --mask-variable), or train an encoder on cubes like it"
+            )
         raise InputError(
             f"the {modality} encoder was trained on data prepared by {made_with}; the installed plugin prepares "
-            f"the cube differently ({', '.join(f'{key}: {trained.get(key)} -> {now.get(key)}' for key in changed)}). "
-            "Train the encoder again, or install the plugin version it was made with"
+            f"the cube differently ({differences}). Train the encoder again, or install the plugin version it was "
+            "made with"
         )
 
 

@@ -20,5 +20,13 @@ class CubeError(InputError):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+class DataWarning(UserWarning):
+    """Something about the input the user should know, though cae can go on (no cloud mask).
+
+    The CLI shows it as one yellow `warning:` line; what it says is also recorded in the
+    output's provenance where it changes what the output means.
+    """
+
+
 class PluginError(InputError):
     """The installed modality plugins contradict each other (e.g. two claim one name)."""

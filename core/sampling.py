@@ -9,8 +9,9 @@ modality, so that all modalities of one sample describe the same place and dates
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,16 +53,29 @@ class Sample:
 class Site:
     """A spatial block of one cube: the unit of the train/validation/test split.
 
-    Samples never cross a site's border, so no pixel serves two splits.
+    Samples never cross a site's border, so no pixel serves two splits. `data` identifies
+    the cube's content (not its file name), so which split a site joins is a property of the
+    data: the same cube copied under another name splits the same way.
     """
 
     cube: str
     rows: tuple[int, int]
     cols: tuple[int, int]
+    data: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
         return f"{self.cube}[{self.rows[0]}:{self.rows[1]}, {self.cols[0]}:{self.cols[1]}]"
+
+    @classmethod
+    def parse(cls, name: str) -> Site:
+        """The site a recorded `name` ('cube.zarr[0:32, 32:64]') stands for."""
+        match = re.fullmatch(r"(.*)\[(\d+):(\d+), (\d+):(\d+)\]", name)
+        if match is None:
+            raise ValueError(f"not a site name: {name!r}")
+        cube, *bounds = match.groups()
+        rows, cols = (int(bounds[0]), int(bounds[1])), (int(bounds[2]), int(bounds[3]))
+        return cls(cube, rows, cols)
 
 
 def day_numbers(times: np.ndarray) -> np.ndarray:
@@ -195,14 +209,15 @@ def fill_invalid(values: np.ndarray, valid: np.ndarray, fill: np.ndarray) -> np.
     return np.where(valid[:, None], values, np.asarray(fill, np.float32)[None, :, None, None]).astype(np.float32)
 
 
-def spatial_sites(cube: str, height: int, width: int, block: int) -> list[Site]:
-    """Split a cube into square blocks of about `block` pixels (the last ones absorb the rest)."""
+def spatial_sites(cube: str, height: int, width: int, block: int, data: str = "") -> list[Site]:
+    """Split a cube into square blocks of about `block` pixels (the last ones absorb the rest);
+    `data` identifies the cube's content (`Site.data`)."""
     def edges(size: int) -> list[tuple[int, int]]:
         count = max(size // block, 1)
         bounds = [round(i * size / count) for i in range(count + 1)]
         return list(zip(bounds[:-1], bounds[1:]))
 
-    return [Site(cube, rows, cols) for rows in edges(height) for cols in edges(width)]
+    return [Site(cube, rows, cols, data) for rows in edges(height) for cols in edges(width)]
 
 
 def split_sites(
@@ -210,11 +225,15 @@ def split_sites(
 ) -> dict[str, list[Site]]:
     """Assign whole sites to train, validation and test, reproducibly.
 
-    Sites are ordered by a seeded hash of their name (stable across runs and machines, and
-    independent of the order they are given in); with three or more sites every split gets
-    at least one.
+    Sites are ordered by a seeded hash of their cube's content and their position (stable
+    across runs and machines, independent of the order they are given in and of the cube's
+    file name); with three or more sites every split gets at least one.
     """
-    ordered = sorted(sites, key=lambda site: hashlib.sha256(f"{seed}:{site.name}".encode()).hexdigest())
+    def key(site: Site) -> str:
+        where = f"{site.data or site.cube}[{site.rows[0]}:{site.rows[1]}, {site.cols[0]}:{site.cols[1]}]"
+        return hashlib.sha256(f"{seed}:{where}".encode()).hexdigest()
+
+    ordered = sorted(sites, key=key)
     total = len(ordered)
     n_val = max(round(fractions[1] * total), 1) if total >= 3 else 0
     n_test = max(round(fractions[2] * total), 1) if total >= 3 else 0

@@ -47,6 +47,7 @@ from cae.errors import InputError
 from cae.locks import sole_writer
 from cae.losses import center_mae, reconstruction_loss, warmed_up_weights
 from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights, ModalitySpec, PreparedModality, SamplingDefaults
+from cae.outputs import check_apart
 from cae.patches import PatchDataset, RedrawnPatchDataset, SourceCube, held_out_positions
 from cae.plugins import installed_modalities
 from cae.presets import get_preset
@@ -121,8 +122,10 @@ class AutoencoderTask(L.LightningModule):
         total, parts = reconstruction_loss(reconstruction, batch["target"], batch["mask"], weights)
         return total, parts, reconstruction
 
-    def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, dict[str, torch.Tensor]], batch_index: int) -> torch.Tensor | None:
         batch = batch[self.spec.name]
+        if batch["values"].shape[0] < MIN_BATCH:
+            return None  # skipped (no optimiser step): an epoch's draw may leave one sample over
         config = self.config
         weights = warmed_up_weights(config.loss_weights, self.global_step, config.mae_only_steps, config.loss_ramp_steps)
         total, _, _ = self._losses(batch, weights)
@@ -366,14 +369,24 @@ def data_fingerprint(sources: dict[str, SourceCube]) -> str:
     """sha256 over the prepared training arrays and their dates: what the model learnt from."""
     digest = hashlib.sha256()
     for name in sorted(sources):
-        source = sources[name]
         digest.update(name.encode())
-        for modality in sorted(source.cutters):
-            cutter = source.cutters[modality]
-            digest.update(modality.encode())
-            digest.update(np.ascontiguousarray(cutter.days).tobytes())
-            digest.update(np.nan_to_num(cutter.values, nan=-1.0).tobytes())
+        _digest_content(digest, sources[name])
     return digest.hexdigest()
+
+
+def source_identity(source: SourceCube) -> str:
+    """sha256 over one cube's prepared arrays and dates: its content, whatever its file name."""
+    digest = hashlib.sha256()
+    _digest_content(digest, source)
+    return digest.hexdigest()
+
+
+def _digest_content(digest, source: SourceCube) -> None:
+    for modality in sorted(source.cutters):
+        cutter = source.cutters[modality]
+        digest.update(modality.encode())
+        digest.update(np.ascontiguousarray(cutter.days).tobytes())
+        digest.update(np.nan_to_num(cutter.values, nan=-1.0).tobytes())
 
 
 def provenance(cubes, sources: dict[str, SourceCube], split: dict[str, list[Site]], datasets) -> dict[str, Any]:
@@ -390,6 +403,10 @@ def provenance(cubes, sources: dict[str, SourceCube], split: dict[str, list[Site
         "git_revision": git_revision(),
     }
 
+
+#: Smallest training batch: batch normalisation learns from a batch's statistics, which one
+#: sample does not have. Lightning skips a step whose training_step returns None.
+MIN_BATCH = 2
 
 #: Most of a run each phase before the full loss may take (decision): a short run is not
 #: spent warming up. Tried as a user would, `--max-steps 50` never left the 200-step warm-up.
@@ -517,7 +534,7 @@ def split_into_sites(sources: dict[str, SourceCube], block: int, seed: int) -> d
         sites = [
             site
             for name, source in sources.items()
-            for site in spatial_sites(name, source.valid.shape[1], source.valid.shape[2], block)
+            for site in spatial_sites(name, source.valid.shape[1], source.valid.shape[2], block, source_identity(source))
         ]
         if len(sites) >= 4 or block <= 15:
             break
@@ -535,6 +552,8 @@ def check_run_dir(run_dir: Path, metadata_file: str, what: str, resume: bool) ->
     --resume, and refused without it. One without a state (new, or a run killed in its first
     epoch) starts afresh, unless it holds a finished `what`: a new run never overwrites one.
     """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file, not a run folder; choose another --out")
     state = (run_dir / STATE_FILE).exists()
     if resume and not state:
         raise InputError(
@@ -659,6 +678,7 @@ def train_encoder(
     """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
     run_dir = Path(out)
     check_learning_rate_decay(config)
+    check_apart({"--out": run_dir}, cubes)
     with claimed_run_dir(run_dir, METADATA_FILE, "a trained encoder", resume):
         if config.loss_weights is not None and not config.loss_weights.valid:
             raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")

@@ -7,6 +7,7 @@ is only meaningful over the very latents it learnt to fuse.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,18 @@ FUSION_METADATA = "fusion.json"
 FUSION_KIND = "cae-fusion"
 
 
-def encoder_record(checkpoint: EncoderCheckpoint) -> dict[str, Any]:
-    """What a fusion checkpoint remembers of one encoder."""
+def encoder_record(checkpoint: EncoderCheckpoint, fusion_dir: Path) -> dict[str, Any]:
+    """What a fusion checkpoint in `fusion_dir` remembers of one encoder.
+
+    The encoder's folder is recorded relative to the fusion folder (`../s2` for the usual
+    `runs/` layout), so a runs folder keeps working when it is moved or shipped as a whole,
+    and as an absolute path, so a fusion folder copied alone still finds its encoders on
+    this machine (`encoder_folder`). The weights' hash decides whether it is the right one.
+    """
     metadata = checkpoint.metadata
     return {
-        "run_dir": str(checkpoint.run_dir.resolve()),
+        "run_dir": os.path.relpath(checkpoint.run_dir.resolve(), fusion_dir.resolve()),
+        "absolute_run_dir": str(checkpoint.run_dir.resolve()),
         "weights_sha256": metadata["weights_sha256"],
         "bands": metadata["bands"],
         "preprocessing": comparable_preprocessing(metadata["preprocessing"]),
@@ -81,6 +89,25 @@ def verified_encoder(modality: str, record: dict[str, Any], run_dir: Path, devic
     return load_encoder(run_dir, device=device)
 
 
+def encoder_folder(record: dict[str, Any], fusion_dir: Path) -> Path:
+    """The folder of an encoder `record`: beside the fusion folder as recorded, else where it was
+    when fusion trained (older checkpoints record only that, as `run_dir`)."""
+    relative = fusion_dir / record["run_dir"]  # an absolute run_dir replaces fusion_dir
+    if (relative / ENCODER_WEIGHTS).exists() or "absolute_run_dir" not in record:
+        return relative
+    return Path(record["absolute_run_dir"])
+
+
+def encoder_folders(run_dir: Path) -> list[Path]:
+    """The encoder folders the fusion model in `run_dir` reads (none when it has no readable
+    description: loading it then says why)."""
+    try:
+        records = json.loads((Path(run_dir) / FUSION_METADATA).read_text())["encoders"].values()
+    except (OSError, ValueError, KeyError, AttributeError):
+        return []
+    return [encoder_folder(record, Path(run_dir)) for record in records]
+
+
 def load_fusion(run_dir: str | os.PathLike, device: str = "cpu", encoder_dirs: dict[str, Path] | None = None) -> FusionCheckpoint:
     """Rebuild a fusion model and its verified, frozen encoders (no pickle anywhere)."""
     from cae.fusion.model import FusionModel, FusionPreset
@@ -92,7 +119,7 @@ def load_fusion(run_dir: str | os.PathLike, device: str = "cpu", encoder_dirs: d
         f"no fusion model in {run_dir} ({FUSION_METADATA} missing); train one with `cae train --fusion`",
     )
     encoders = {
-        name: verified_encoder(name, record, (encoder_dirs or {}).get(name, Path(record["run_dir"])), device)
+        name: verified_encoder(name, record, (encoder_dirs or {}).get(name) or encoder_folder(record, run_dir), device)
         for name, record in metadata["encoders"].items()
     }
     state = checked_weights(run_dir / FUSION_WEIGHTS, metadata["weights_sha256"], device)

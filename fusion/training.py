@@ -33,8 +33,10 @@ from cae.fusion.model import FusionModel, FusionPreset
 from cae.losses import center_mae, reconstruction_loss
 from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec
 from cae.patches import PatchDataset, SourceCube
+from cae.outputs import check_apart
 from cae.plugins import installed_modalities
 from cae.training import (
+    MIN_BATCH,
     STATE_FILE,
     VALIDATION_METRIC,
     CheckpointWriter,
@@ -94,7 +96,9 @@ class FusionTask(L.LightningModule):
             losses.append(loss)
         return torch.stack(losses).mean(), reconstructions
 
-    def training_step(self, batch, batch_index: int) -> torch.Tensor:
+    def training_step(self, batch, batch_index: int) -> torch.Tensor | None:
+        if _batch_size(batch) < MIN_BATCH:
+            return None  # skipped, as in the encoder's training
         total, _ = self._loss(batch)
         self.log("train_loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=_batch_size(batch))
         return total
@@ -176,6 +180,8 @@ def train_fusion(
     """
     run_dir = Path(out)
     check_learning_rate_decay(config)
+    # Every encoder folder fusion may read (validated later, where each fault has its message).
+    check_apart({"--out": run_dir}, [*cubes, *(find_encoders(runs).values() if runs else ()), *(encoders or {}).values()])
     with claimed_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume):
         if resume:
             # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.
@@ -217,7 +223,7 @@ def train_fusion(
             "format_version": 1,
             "modalities": list(stack.modalities),
             "time_axis": stack.time_axis,
-            "encoders": {name: encoder_record(checkpoint) for name, checkpoint in checkpoints.items()},
+            "encoders": {name: encoder_record(checkpoint, run_dir) for name, checkpoint in checkpoints.items()},
             "fusion_preset": preset.to_dict(),
             "fusion_loss_weights": {name: spec.fusion_loss_weights.to_dict() for name, spec in specs.items()},
             "sampling": sampling.to_dict(),

@@ -25,6 +25,21 @@ def crs_of(cube: xr.Dataset | xr.DataArray):
     return CRS.from_wkt(crs.to_wkt())
 
 
+def north_up(cube: xr.Dataset) -> xr.Dataset:
+    """The cube with y descending, north at the top, as maps, labels and GeoTIFFs expect.
+
+    Some writers store y ascending (south up); such a cube is flipped rather than refused,
+    so its maps do not come out upside down. Anything else about y (unsorted, NaN) is left
+    for validation to report.
+    """
+    if "y" not in cube.coords or cube.sizes.get("y", 0) < 2:
+        return cube
+    y = np.asarray(cube["y"].values, dtype="float64")
+    if np.all(np.diff(y) > 0):
+        return cube.isel(y=slice(None, None, -1))
+    return cube
+
+
 def resolution_of(cube: xr.Dataset | xr.DataArray) -> tuple[float, float]:
     """Pixel size (x, y) in CRS units, from the coordinate spacing."""
     return float(abs(np.diff(cube["x"].values[:2])[0])), float(abs(np.diff(cube["y"].values[:2])[0]))

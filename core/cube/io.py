@@ -11,6 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from cae.cube.grid import north_up
 from cae.errors import InputError
 
 #: Variables that hold a CRS in the CF convention (`crs_wkt`) or GDAL's (`spatial_ref`).
@@ -21,8 +22,12 @@ def is_zarr(path: Path) -> bool:
     return path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zgroup").exists()
 
 
+#: File names a NetCDF cube may have (anything else is refused with a pointer to the readers).
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
+
+
 def open_cube(path: str | os.PathLike) -> xr.Dataset:
-    """Open a cube lazily and make its grid-mapping variable a coordinate.
+    """Open a cube lazily, north up, and make its grid-mapping variable a coordinate.
 
     A grid mapping stored as a data variable (as in many NetCDF files) would otherwise look
     like a band; as a coordinate it travels with every band and rioxarray finds the CRS.
@@ -30,13 +35,21 @@ def open_cube(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(f"no cube at {path}")
+    if path.is_dir() and not is_zarr(path):
+        raise InputError(
+            f"{path} is a folder but not a zarr store (no zarr.json or .zgroup in it): a cube is a zarr store or a "
+            "NetCDF file; build one from raw files with `cae cube build`"
+        )
+    if not path.is_dir() and path.suffix.lower() not in NETCDF_SUFFIXES:
+        raise InputError(
+            f"{path} is not a cube: a cube is a zarr store or a NetCDF file ({', '.join(NETCDF_SUFFIXES)}); "
+            "build one from raw files (e.g. GeoTIFFs) with `cae cube build`"
+        )
     try:
-        if is_zarr(path):
-            cube = xr.open_zarr(path, consolidated=False)
-        else:
-            cube = xr.open_dataset(path)
+        cube = xr.open_zarr(path, consolidated=False) if path.is_dir() else xr.open_dataset(path)
     except Exception as error:
-        raise InputError(f"cannot read cube {path}: {error}") from error
+        damaged = "" if path.is_dir() else "; the file is damaged or truncated, or not NetCDF"
+        raise InputError(f"cannot read cube {path} ({type(error).__name__}: {error}){damaged}") from error
     grid_mappings = {name for name in GRID_MAPPING_NAMES if name in cube.data_vars}
     grid_mappings |= {
         cube[name].attrs["grid_mapping"]
@@ -44,7 +57,7 @@ def open_cube(path: str | os.PathLike) -> xr.Dataset:
         if cube[name].attrs.get("grid_mapping") in cube.data_vars
     }
     cube = cube.set_coords(sorted(grid_mappings))
-    return cube
+    return north_up(cube)
 
 
 #: Packages that decode stored bytes: an error raised inside them means a damaged file.
@@ -118,6 +131,11 @@ def write_cube(
         ]
         encoding[name] = {key: variable.encoding[key] for key in kept if key in variable.encoding}
         encoding[name].update(compressors=(compressor,), chunks=tuple(shape))
+    # The source's own chunking (a cube written by plain `to_zarr`, then cropped) must not
+    # fight the writer's: its encoding goes, and lazy data is rechunked to the stored chunks.
+    cube = cube.drop_encoding()
+    if any(variable.chunks for variable in cube.data_vars.values()):
+        cube = cube.chunk({dim: -1 if chunks.get(dim, -1) == -1 else min(size, chunks[dim]) for dim, size in cube.sizes.items()})
     try:
         cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
         if path.exists():

@@ -11,7 +11,7 @@ import numpy as np
 
 from cae.cube.io import open_cube
 from cae.cube.prepare import align_to_dates, prepare_modality
-from cae.cube.validate import check_same_grid
+from cae.cube.validate import check_same_grid, variables_found
 from cae.errors import InputError
 from cae.modality import PreparedModality
 from cae.plugins import ModalityRegistry
@@ -47,13 +47,20 @@ def modality_of(cube, registry: ModalityRegistry, source: str) -> str:
         for name, item in registry.modalities.items()
         if item.spec.derived_from is None and item.spec.bands_in(list(cube.data_vars))
     ]
-    if len(matches) != 1:
-        raise InputError(
-            f"{source}: cannot tell which modality it holds "
-            f"({'bands of ' + ', '.join(matches) if matches else 'no known band'}); "
-            "set the cube attribute `modality`"
-        )
-    return matches[0]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InputError(f"{source}: it holds bands of {' and '.join(matches)}; set the cube attribute `modality`")
+    raise InputError(f"{source}: {layout_found(cube, registry)}")
+
+
+def layout_found(cube, registry: ModalityRegistry) -> str:
+    """What a cube that no modality recognises holds, and what cae expects."""
+    originals = [item.spec for item in registry.modalities.values() if item.spec.derived_from is None]
+    expected = "; ".join(f"{spec.name}: {', '.join(spec.band_names)}" for spec in originals)
+    found = variables_found(cube, [band for spec in originals for band in spec.band_names])
+    return (f"no band of an installed modality ({found}). A cube holds one variable per band, dims (time, y, x), "
+            f"named as its modality names them ({expected})")
 
 
 def load_stack(

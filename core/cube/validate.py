@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import xarray as xr
 
@@ -21,7 +23,7 @@ def cube_problems(cube: xr.Dataset, spec: ModalitySpec) -> list[str]:
         problems.append(
             f"missing band{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             f"({spec.name} needs {', '.join(spec.required_bands) or 'no fixed band'}; "
-            f"bands found: {', '.join(present) or 'none'})"
+            f"bands found: {', '.join(present) or 'none'}; {variables_found(cube, spec.band_names)})"
         )
     elif len(present) < spec.min_bands:
         problems.append(
@@ -37,6 +39,8 @@ def cube_problems(cube: xr.Dataset, spec: ModalitySpec) -> list[str]:
         problems += _time_problems(cube["time"].values)
     if "x" not in cube.coords or "y" not in cube.coords:
         problems.append("no x/y coordinates: a cube needs the pixel-centre coordinates of its grid")
+    elif (grid := _axis_problems(cube, "x") + _axis_problems(cube, "y")):
+        problems += grid
     elif crs_of(cube) is None:
         problems.append(
             "no CRS: add a grid-mapping variable (CF `crs_wkt` or GDAL `spatial_ref`), "
@@ -50,9 +54,53 @@ def cube_problems(cube: xr.Dataset, spec: ModalitySpec) -> list[str]:
     return problems
 
 
+def variables_found(cube: xr.Dataset, band_names: Iterable[str]) -> str:
+    """What a cube holds, for a message: its variables and their dims, the band names closest
+    to them, and the stackstac/odc-stac layout named where a variable keeps its bands along
+    a `band` dimension."""
+    import difflib
+
+    known = list(band_names)
+    text = "variables found: " + (", ".join(f"{name}{tuple(cube[name].dims)}" for name in cube.data_vars) or "none")
+    close = sorted({match for variable in cube.data_vars
+                    for match in difflib.get_close_matches(str(variable).upper(), known, n=1, cutoff=0.6)})
+    if close:
+        text += f"; the closest band names: {', '.join(close)} (rename the variables)"
+    stacked = [name for name in cube.data_vars if "band" in cube[name].dims]
+    if stacked:
+        text += (f"; {stacked[0]} keeps its bands along a `band` dimension (the stackstac/odc-stac layout): split it "
+                 f"into one variable per band, e.g. cube['{stacked[0]}'].to_dataset('band')")
+    return text
+
+
+def _axis_problems(cube: xr.Dataset, axis: str) -> list[str]:
+    """Pixel centres along `axis` that do not form a regular grid (y must already be north-up)."""
+    values = np.asarray(cube[axis].values, dtype="float64")
+    if np.isnan(values).any():
+        return [f"{int(np.isnan(values).sum())} {axis} coordinates are NaN: every pixel centre must be known"]
+    if len(values) < 2:
+        return []
+    steps = np.diff(values)
+    order = "descending" if axis == "y" else "ascending"
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        return [f"{axis} is not sorted (pixels out of order); sort the cube with "
+                f"cube.sortby('{axis}', ascending={order == 'ascending'})"]
+    if axis == "x" and steps[0] < 0:
+        return ["x descends (east to west); sort the cube with cube.sortby('x')"]
+    if not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
+        return [f"{axis} is not evenly spaced (steps from {abs(steps).min():g} to {abs(steps).max():g}: gaps or seams); "
+                "put the cube on a regular grid, e.g. with rioxarray's reproject_match onto one"]
+    return []
+
+
 def _time_problems(times: np.ndarray) -> list[str]:
     if not np.issubdtype(times.dtype, np.datetime64):
-        return [f"time coordinate holds {times.dtype}, not dates"]
+        example = f" (e.g. '{times.flat[0]}')" if times.size else ""
+        if times.dtype.kind in "UOS":
+            return [f"time holds text, not dates{example}; convert it, e.g. "
+                    "cube['time'] = pandas.to_datetime(cube['time'].values)"]
+        return [f"time holds {times.dtype} numbers{example}, not dates; decode them to datetime64 "
+                "(xarray does so when the variable has CF `units` such as 'days since 2020-01-01')"]
     steps = np.diff(times)
     if np.any(steps <= np.timedelta64(0)):
         first = int(np.argmax(steps <= np.timedelta64(0)))

@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,23 @@ from cae.embedding.latents import naive_latents, shared_latents
 from cae.errors import InputError
 from cae.locks import sole_writer
 from cae.modality import CENTER_DATE, N_DATES
+from cae.outputs import check_apart
 
 FEATURE_DIM = "feature"
+
+
+#: `EmbedOptions.chunk` and `batch_size` chosen from the device's free memory (`cae.embedding.memory`).
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
 class EmbedOptions:
     device: str = "auto"
-    #: Windows per forward pass.
-    batch_size: int = 512
-    #: Pixels per side of a chunk, and dates per chunk.
-    chunk: int = 64
+    #: Windows per forward pass, or AUTO.
+    batch_size: int | str = 512
+    #: Pixels per side of a chunk (or AUTO: the largest that fits the device's free memory),
+    #: and dates per chunk. A chunk larger than the cube is the cube.
+    chunk: int | str = 64
     chunk_dates: int = 32
     #: Run the full encoder on every window (the reference) instead of sharing work.
     naive: bool = False
@@ -88,6 +95,8 @@ class EmbedPlan:
     shape: tuple[int, int, int]
     modalities: tuple[str, ...]
     centres: int
+    #: The chunk's sides as used (time, y, x): `EmbedOptions` resolved against the cube and memory.
+    chunk_shape: tuple[int, int, int]
 
 
 @functools.lru_cache(maxsize=2)
@@ -153,22 +162,61 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             f"({N_DATES} dates, {2 * reach + 1} x {2 * reach + 1} pixels)"
         )
     fill_values = {name: np.asarray(fusion.encoders[name].metadata["fill_values"], np.float32) for name in encoders}
+    chunk_dates = min(options.chunk_dates, n_times)
+    side, batch_size = chunk_and_batch(encoders, fusion.model.preset.embedding_dim, options, chunk_dates,
+                                       max(height, width), device)
     job = EmbedJob(
-        cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, options.batch_size,
+        cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
         reach, fill_values, derived,
     )
     chunks = [
-        Chunk(f"{i}.{j}.{k}", (slice(t, min(t + options.chunk_dates, n_times)), slice(y, min(y + options.chunk, height)),
-                               slice(x, min(x + options.chunk, width))))
+        Chunk(f"{i}.{j}.{k}", (slice(t, min(t + chunk_dates, n_times)), slice(y, min(y + side, height)),
+                               slice(x, min(x + side, width))))
         for (i, t), (j, y), (k, x) in itertools.product(
-            enumerate(range(0, n_times, options.chunk_dates)),
-            enumerate(range(0, height, options.chunk)),
-            enumerate(range(0, width, options.chunk)),
+            enumerate(range(0, n_times, chunk_dates)),
+            enumerate(range(0, height, side)),
+            enumerate(range(0, width, side)),
         )
     ]
     valid = stack.reference.valid
     inner = valid.isel(time=slice(CENTER_DATE, n_times - CENTER_DATE), y=slice(reach, height - reach), x=slice(reach, width - reach))
-    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), int(inner.sum().values))
+    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), int(inner.sum().values),
+                     (chunk_dates, side, side))
+
+
+def chunk_and_batch(encoders: dict, features: int, options: EmbedOptions, chunk_dates: int, cube_side: int,
+                    device: str) -> tuple[int, int]:
+    """The chunk side and batch size to use: as asked (a chunk no larger than the cube), or
+    chosen from the device's free memory (AUTO); a chunk that cannot fit is refused, naming
+    the largest that can."""
+    from cae.embedding import memory
+
+    shapes = {name: memory.encoder_shape(model) for name, model in encoders.items()}
+    dense = not options.naive and any(model.preset.frame_encoder == "dense" for model in encoders.values())
+
+    def need(side: int) -> int:
+        return memory.chunk_bytes(shapes, features, side, chunk_dates, dense)
+
+    free = memory.free_memory(device)
+    if options.chunk == AUTO:
+        fitting = memory.largest_chunk(lambda side: need(side) <= memory.AUTO_SHARE * free, cube_side)
+        side = fitting if fitting == cube_side else fitting // memory.AUTO_STEP * memory.AUTO_STEP
+    else:
+        side = min(int(options.chunk), cube_side)
+        if need(side) > free:
+            largest = memory.largest_chunk(lambda side: need(side) <= free, cube_side)
+            raise InputError(
+                f"a chunk of {side} x {side} pixels x {chunk_dates} dates needs about {need(side) / 2**30:.1f} GiB; "
+                f"{device} has {free / 2**30:.1f} GiB free. The largest chunk that fits: --chunk {largest} "
+                "(or --chunk auto, or fewer --chunk-dates)"
+            )
+    if side < 1:
+        raise InputError(f"not even a 1-pixel chunk of {chunk_dates} dates fits the {free / 2**30:.2f} GiB free on {device}")
+    if options.batch_size != AUTO:
+        return side, int(options.batch_size)
+    widest = max(shape.widest for shape in shapes.values())
+    window = memory.BYTES * max(model.input_size for model in encoders.values()) ** 2 * 3 * widest
+    return side, memory.auto_batch_size(free, window)
 
 
 def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int) -> np.ndarray:
@@ -260,7 +308,7 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
     return {"embedding": embedding, "contributors": contributors}, len(centres)
 
 
-def template(plan_: EmbedPlan, options: EmbedOptions):
+def template(plan_: EmbedPlan):
     """The output Dataset's layout: lazy empty arrays, coordinates, CRS and provenance."""
     import dask.array as da
     import xarray as xr
@@ -273,7 +321,7 @@ def template(plan_: EmbedPlan, options: EmbedOptions):
     reference = stack.reference.valid
     n_times, height, width = plan_.shape
     features = fusion.model.preset.embedding_dim
-    chunks = (options.chunk_dates, options.chunk, options.chunk)
+    chunks = plan_.chunk_shape
     dataset = xr.Dataset(
         {
             "embedding": (
@@ -337,50 +385,65 @@ def embed(
     `progress(done, total)` is called after each chunk. Returns the store and the plan.
     One run writes a store at a time: a second is refused while the first holds its lock.
     """
+    from cae.fusion.checkpoint import encoder_folders
+
     out = Path(out)
+    check_apart({"--out": out, "its staging store": store.partial_path(out)},
+                [*cubes, model, *encoder_folders(Path(model))])
     with sole_writer(out, "cae embed"):
         if out.exists() and not options.overwrite:
             raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
         check_writable(out.parent)
         plan_ = plan(cubes, model, out, options)
         partial = Path(plan_.job.partial)
-        layout = template(plan_, options)
-        if partial.exists() and options.overwrite:
-            shutil.rmtree(partial)
-        if partial.exists():
-            store.check_resumable(partial, layout.attrs[store.RUN_ATTR])
-        else:
-            store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": options.chunk_dates,
-                                                 "y": options.chunk, "x": options.chunk})
-        done = store.finished_chunks(partial)
-        todo = [chunk for chunk in plan_.chunks if chunk.name not in done]
-        if progress:
-            progress(len(done), len(plan_.chunks))
-        for count, _ in enumerate(_run_chunks(plan_.job, todo, options.scheduler), start=len(done) + 1):
+        layout = template(plan_)
+        with _chunk_runner(options.scheduler) as run_chunks:  # a cluster that cannot be reached leaves nothing
+            if partial.exists() and options.overwrite:
+                shutil.rmtree(partial)
+            if partial.exists():
+                store.check_resumable(partial, layout.attrs[store.RUN_ATTR])
+            else:
+                chunk_dates, side, _ = plan_.chunk_shape
+                store.create_store(partial, layout, {FEATURE_DIM: layout.sizes[FEATURE_DIM], "time": chunk_dates,
+                                                     "y": side, "x": side})
+            done = store.finished_chunks(partial)
+            todo = [chunk for chunk in plan_.chunks if chunk.name not in done]
             if progress:
-                progress(count, len(plan_.chunks))
+                progress(len(done), len(plan_.chunks))
+            for count, _ in enumerate(run_chunks(plan_.job, todo), start=len(done) + 1):
+                if progress:
+                    progress(count, len(plan_.chunks))
         if options.int8:
             store.add_int8_copy(partial)
         store.publish(partial, out)
         return out, plan_
 
 
-def _run_chunks(job: EmbedJob, chunks: list[Chunk], scheduler: str | None):
-    """Yield as chunks finish: in this process, or as tasks on a dask.distributed cluster."""
+#: How long `--scheduler` may take to answer before the run is refused.
+SCHEDULER_TIMEOUT = "20s"
+
+
+@contextmanager
+def _chunk_runner(scheduler: str | None):
+    """A function that yields chunks as they finish: computed in this process, or as tasks on
+    the dask.distributed cluster at `scheduler`, connected before anything is written."""
     if scheduler is None:
-        for chunk in chunks:
-            yield embed_chunk(job, chunk)
+        yield lambda job, chunks: (embed_chunk(job, chunk) for chunk in chunks)
         return
     from distributed import Client, as_completed
 
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
     except OSError as error:
         raise InputError(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
-    with client:
+
+    def on_cluster(job: EmbedJob, chunks: list[Chunk]):
         futures = client.map(functools.partial(embed_chunk, job), chunks, pure=False)
         for future in as_completed(futures):
             yield future.result()
+
+    with client:
+        yield on_cluster
 
 
 def estimate(plan_: EmbedPlan, int8: bool = False, sample: int = 256) -> dict[str, float]:

@@ -184,10 +184,12 @@ def inputs_table(result: GppResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["site", "input_set", "input", "date", "value"]]
 
 
-def write_gpp_outputs(result: GppResult, flux_dir: Path, sources: list[str], out: Path, overwrite: bool) -> dict[str, Any]:
-    """Write the report, predictions, inputs and figures into `out`; returns the report."""
+def write_gpp_outputs(
+    result: GppResult, flux_dir: Path, sources: list[str], out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """Write the report, predictions, inputs and figures into `out` (never over `inputs`)."""
     document = plain(report_document(result, flux_dir, sources))
-    with staged_folder(out, overwrite) as folder:
+    with staged_folder(out, overwrite, inputs) as folder:
         (folder / REPORT_JSON).write_text(json.dumps(document, indent=2) + "\n")
         (folder / REPORT_MARKDOWN).write_text(markdown(document) + "\n")
         result.predictions.to_csv(folder / PREDICTIONS, index=False, float_format="%.5f")

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from cae.errors import InputError
-from cae.evaluation.output import pyplot, staged_folder
+from cae.evaluation.output import check_output_folder, pyplot, staged_folder
 
 #: Bands shown as red, green and blue (Sentinel-2's B04, B03, B02).
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -93,6 +93,9 @@ def embedding_maps(
     from cae.cube.grid import crs_label, crs_of, same_grid
     from cae.cube.io import open_cube
 
+    inputs = (store_path, cube_path)
+    check_output_folder(out, overwrite, inputs)
+
     store = open_embedding(store_path)
     cube = open_cube(cube_path)
     missing = [band for band in rgb if band not in cube.data_vars]
@@ -115,7 +118,7 @@ def embedding_maps(
     crs = crs_label(crs_of(store))
     plt = pyplot()
     paths = []
-    with staged_folder(out, overwrite) as folder:
+    with staged_folder(out, overwrite, inputs) as folder:
         for date, features, share in zip(chosen, colours, embedded):
             colour = np.stack([cube[band].sel(time=date).values for band in rgb], axis=-1).astype(np.float64)
             finite = colour[np.isfinite(colour)]

@@ -16,16 +16,13 @@ from pathlib import Path
 
 from cae.checkpoint import check_writable
 from cae.errors import InputError
+from cae.outputs import check_apart
 
 
 def check_output_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
     """Refuse to replace an existing `out` unless asked, and any `out` that is, lies inside
     or contains one of the command's `inputs`, asked or not: checked before any work starts."""
-    target = out.resolve()
-    for source in inputs:
-        source = Path(source).resolve()
-        if target == source or target.is_relative_to(source) or source.is_relative_to(target):
-            raise InputError(f"--out {out} would write over or inside the input {source}; choose a folder apart from the inputs")
+    check_apart({"--out": out}, inputs)
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; choose another --out or pass --overwrite to replace it")
     check_writable(out.parent)

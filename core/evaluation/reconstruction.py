@@ -16,7 +16,7 @@ band of every date's whole 15 x 15 frame (1 = identical), as the training loss c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ def encoders_in(model: Path) -> dict[str, Path]:
 
 def training_split(metadata: dict[str, Any], halo: int):
     """The encoder's training sources and site split, rebuilt exactly as training made them."""
-    from cae.training import data_fingerprint, load_sources, split_into_sites
+    from cae.sampling import Site
+    from cae.training import data_fingerprint, load_sources
 
     cubes = metadata["data"]["cubes"]
     gone = [path for path in cubes if not Path(path).exists()]
@@ -65,11 +66,9 @@ def training_split(metadata: dict[str, Any], halo: int):
             f"the training cubes of the {metadata['modality']} encoder changed since it was trained "
             "(their fingerprint differs), so its held-out sites are no longer known"
         )
-    training = metadata["training"]
-    split = split_into_sites(sources, training["site_block"], training["seed"])
-    recorded = metadata["data"]["sites"]
-    if any([site.name for site in split[name]] != recorded[name] for name in ("train", "val", "test")):
-        raise InputError(f"the site split of the {metadata['modality']} encoder cannot be rebuilt as recorded")
+    # The split as the run recorded it (the data is the same: its fingerprint matches), so a
+    # change in how cae splits never moves an existing encoder's held-out sites.
+    split = {name: [Site.parse(text) for text in sites] for name, sites in metadata["data"]["sites"].items()}
     return sources, split
 
 
@@ -261,21 +260,38 @@ def report_paths(out: Path) -> tuple[Path, Path]:
     return out / REPORT_JSON, out / REPORT_MARKDOWN
 
 
-def check_report_absent(out: Path, overwrite: bool) -> None:
-    """Refuse to replace a report in `out` unless asked, or to start work that cannot be written."""
-    from cae.checkpoint import check_writable
+def report_inputs(model: Path, cubes: Sequence[Path] | None) -> list[Path]:
+    """What the report reads: the encoders' folders and the cubes (given, or their training cubes)."""
+    from cae.checkpoint import read_metadata
 
+    try:
+        encoders = list(encoders_in(model).values())
+    except InputError:
+        return [model, *(cubes or [])]
+    recorded = [Path(path) for run in encoders for path in read_metadata(run)["data"]["cubes"]]
+    return [model, *encoders, *(cubes or recorded)]
+
+
+def check_report_absent(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuse to write into an input, to replace a report in `out` unless asked, or to start
+    work that cannot be written."""
+    from cae.checkpoint import check_writable
+    from cae.outputs import check_apart
+
+    check_apart({"--out": out}, inputs)
     existing = [path.name for path in report_paths(out) if path.exists()]
     if existing and not overwrite:
         raise InputError(f"{out} already holds {' and '.join(existing)}; choose another --out or pass --overwrite")
     check_writable(out)
 
 
-def write_reconstruction_report(report: dict[str, Any], out: Path, overwrite: bool = False) -> tuple[Path, Path]:
+def write_reconstruction_report(
+    report: dict[str, Any], out: Path, overwrite: bool = False, inputs: Sequence[Path] = ()
+) -> tuple[Path, Path]:
     """reconstruction.json and reconstruction.md in `out`, each written atomically."""
     from cae.checkpoint import atomic_write_bytes
 
-    check_report_absent(out, overwrite)
+    check_report_absent(out, overwrite, inputs)
     paths = report_paths(out)
     atomic_write_bytes(paths[0], (json.dumps(report, indent=2) + "\n").encode())
     atomic_write_bytes(paths[1], markdown(report).encode())

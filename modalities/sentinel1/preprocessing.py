@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from cae.cube.prepare import invalid_from_mask_variable
+from cae.cube.values import summarise
 from cae.errors import CubeError
 from cae.modality import ModalitySpec, PreparedModality
 
@@ -24,16 +25,50 @@ def is_decibel(band: xr.DataArray, cube: xr.Dataset) -> bool:
     return str(units).strip().lower() in _DB_UNITS
 
 
+#: Share of linear values that may be negative: thermal noise removal leaves a few over dark
+#: surfaces (they become invalid pixels). Linear power of natural surfaces stays below ~1.
+NEGATIVE_TOLERANCE = 0.05
+LINEAR_POWER_MEDIAN_MAX = 2.0
+
+
+def unit_problems(cube: xr.Dataset, bands: tuple[str, ...]) -> list[str]:
+    """Each band whose values do not fit the unit it declares, and what they look like instead."""
+    problems = []
+    for name in bands:
+        values = summarise(cube[name])
+        declared = "dB" if is_decibel(cube[name], cube) else "linear power"
+        if values.count == 0:
+            problems.append(f"{name} holds no value but NaN or 0 on any date; remove the band from the cube")
+        elif values.median > LINEAR_POWER_MEDIAN_MAX:
+            problems.append(
+                f"{name} (declared {declared}) looks like amplitude digital numbers ({values.describe()}); "
+                "calibrate it to sigma0 or gamma0 backscatter, in linear power or dB, first"
+            )
+        elif declared == "dB" and values.negative_share < 0.5:
+            problems.append(
+                f"{name} is declared dB but is mostly >= 0 ({values.describe()}): it looks like linear power; "
+                f"set units='linear' on {name}"
+            )
+        elif declared == "linear power" and values.negative_share > 0.5:
+            problems.append(
+                f"{name} is declared linear power but is mostly negative ({values.describe()}): it looks like dB; "
+                f"set the attribute units='dB' on {name}"
+            )
+        elif declared == "linear power" and values.negative_share > NEGATIVE_TOLERANCE:
+            problems.append(
+                f"{name} is {values.negative_share:.0%} negative ({values.describe()}): neither linear power (a few "
+                "negative values after noise removal at most) nor dB (mostly negative); check how it was scaled"
+            )
+    return problems
+
+
 def to_linear_power(cube: xr.Dataset, name: str) -> xr.DataArray:
-    """One polarisation in linear power, whichever of linear or dB the cube stores."""
+    """One polarisation in linear power, whichever of linear or dB the cube stores (checked
+    by `unit_problems`); the few negative linear values noise removal leaves become invalid."""
     band = cube[name].astype("float64")
     if is_decibel(band, cube):
-        return 10.0 ** (band / 10.0)
-    if float(band.min(skipna=True)) < 0:
-        raise CubeError(
-            [f"{name} has negative values, so it is not linear power; "
-             f"if it is in dB, set the attribute units='dB' on {name}"]
-        )
+        # An exact 0 dB is a loader's nodata fill (odc-stac fills with 0), not a measurement.
+        return 10.0 ** (band.where(band != 0) / 10.0)
     return band
 
 
@@ -52,6 +87,9 @@ def backscatter_to_unit_range(linear: xr.DataArray) -> xr.DataArray:
 
 def preprocess_backscatter(cube: xr.Dataset, spec: ModalitySpec, mask_variable: str | None) -> PreparedModality:
     bands = spec.bands_in(list(cube.data_vars))
+    problems = unit_problems(cube, bands)
+    if problems:
+        raise CubeError(problems)
     linear = xr.concat([to_linear_power(cube, name) for name in bands], dim="band")
     linear = linear.assign_coords(band=list(bands))
     # Valid where this acquisition itself was measured: smoothing may fill a gap, the mask does not.

@@ -104,11 +104,12 @@ def test_missing_cube_file(tmp_path, capsys):
     _assert_clean_failure(code, " ".join(capsys.readouterr().err.split()), "no cube at")
 
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback_and_keeps_exit_code_2(tmp_path, capsys):
     path = tmp_path / "small.nc"
     _s2(height=10).to_netcdf(path)
-    with pytest.raises(Exception, match="15 x 15"):
-        run(["--debug", "cube", "check", str(path)])
+    assert run(["--debug", "cube", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "CubeError" in err and "error:" in err and "15 x 15" in err
 
 
 def test_zarr_cube_round_trips_through_write_cube(tmp_path, capsys, registry):

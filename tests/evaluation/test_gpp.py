@@ -146,8 +146,9 @@ def _table(path, rows):
     ],
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, arguments, message):
-    out = tmp_path / "out"
-    assert run(["evaluate", "gpp", "--out", str(out), *arguments(tmp_path), *FAST]) == 2
+    out, inputs = tmp_path / "out", tmp_path / "inputs"  # apart: a command never writes into its inputs
+    inputs.mkdir()
+    assert run(["evaluate", "gpp", "--out", str(out), *arguments(inputs), *FAST]) == 2
     assert message in " ".join(capsys.readouterr().err.split())
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
 
