@@ -5,30 +5,46 @@ from typing import Annotated
 
 import typer
 
-from cae.cli.console import console
+from cae.cli.console import console, progress
 
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("cae-demo"),
-    max_steps: Annotated[int, typer.Option(help="Training steps of the S2 encoder.")] = 1500,
+    train: Annotated[
+        bool,
+        typer.Option("--train", help="Train the S2 encoder and fusion here from scratch with the demo's recipe "
+                     "(about 4 more minutes on 2 CPU cores) instead of using the model shipped with cae."),
+    ] = False,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion: a third). [default: 1500]")
+    ] = None,
 ) -> None:
     """Run cae end to end on the bundled real cubes (Romania S2, Poland S1 VH).
 
-    Validates and preprocesses both cubes, trains the S2 encoder (tiny preset, a few
-    minutes on 2 CPU cores) into OUT/runs/s2 and fusion over it into OUT/runs/fusion (or
-    reuses what a previous demo trained there), reports held-out centre MAEs, embeds the
-    Romania cube into OUT/romania_embedding.zarr, and ends with the reconstruction report
-    (encoder vs PCA on the held-out sites), true-colour / PCA-RGB maps and the probes of
-    `cae evaluate probe` in OUT/evaluation: how well the embedding predicts the bundled
-    tree cover density 2018 next to the bands, and each date's bands and NDVI.
-    Nothing is downloaded: the cubes ship with cae.
+    Validates and preprocesses both cubes; takes the S2 encoder and the fusion model over it
+    from the model shipped with cae (trained with the demo's recipe by
+    scripts/train_demo_model.py; RECIPE.md beside it says how and what it scored) into
+    OUT/runs, or trains them there with --train, or reuses what a previous demo put there;
+    reports held-out centre MAEs, embeds the Romania cube into OUT/romania_embedding.zarr,
+    and ends with the reconstruction report (encoder vs PCA on the held-out sites), true-colour
+    / PCA-RGB maps and the probes of `cae evaluate probe` in OUT/evaluation: how well the
+    embedding predicts the bundled tree cover density 2018 next to the bands, and each date's
+    bands and NDVI. Nothing is downloaded: the cubes and the model ship with cae.
     """
+    if max_steps is not None and not train:
+        raise typer.BadParameter("sets how long --train trains; add --train (without it the shipped model is used)",
+                                 param_hint="--max-steps")
+    from importlib.resources import files
+
+    from cae.outputs import check_apart
+
+    check_apart({"--out": out}, [Path(str(files("cae.data")))])  # the bundled cubes, label and model
     from cae.cli.cube import stack_table
     from cae.cli.evaluate import reconstruction_table
     from cae.cli.train import warn_if_weak
     from cae.cube.stack import load_stack
     from cae.data import DEMO_CUBES, demo_cube_path
-    from cae.demo import fused_or_fuse, trained_or_train
+    from cae.demo import fused_or_fuse, install_shipped_model, trained_or_train
     from cae.evaluation.maps import embedding_maps
     from cae.evaluation.reconstruction import reconstruction_report, write_reconstruction_report
     from cae.plugins import installed_modalities
@@ -40,11 +56,19 @@ def demo(
         with console.status(f"validating {path.name}"):
             stack = load_stack([path], registry)
         console.print(stack_table(stack))
-    run_dir = out / "runs" / "s2"
-    console.rule("training the Sentinel-2 encoder on the real Romania cube")
-    result, trained = trained_or_train("s2", demo_cube_path("s2"), run_dir, max_steps=max_steps)
+    runs = out / "runs"
+    run_dir = runs / "s2"
+    steps = max_steps or 1500
+    if not train and not run_dir.exists() and not (runs / "fusion").exists():
+        console.rule("the S2 encoder and fusion model shipped with cae")
+        install_shipped_model(runs)
+        console.print(f"copied into {runs}: trained on the real Romania cube by the demo's recipe "
+                      "(its RECIPE.md says how); `cae demo --train` trains them here from scratch")
+    else:
+        console.rule("training the Sentinel-2 encoder on the real Romania cube")
+    result, trained = trained_or_train("s2", demo_cube_path("s2"), run_dir, max_steps=steps)
     if not trained:
-        console.print(f"using the encoder trained earlier in {run_dir} (delete it to train again)")
+        console.print(f"using the encoder in {run_dir} (delete {runs} to start again)")
     test = result.metadata.get("test", {})
     if test:
         console.print(
@@ -53,10 +77,10 @@ def demo(
         )
         warn_if_weak(test)
     console.print(f"loss curve: {run_dir / 'loss_curve.png'}")
-    console.rule("training fusion over the frozen S2 encoder (real data only)")
-    fused, trained = fused_or_fuse(demo_cube_path("s2"), out / "runs", max_steps=max_steps // 3)
+    console.rule("fusion over the frozen S2 encoder (real data only)")
+    fused, trained = fused_or_fuse(demo_cube_path("s2"), runs, max_steps=steps // 3)
     if not trained:
-        console.print(f"using the fusion model trained earlier in {fused.run_dir}")
+        console.print(f"using the fusion model in {fused.run_dir}")
     for name, scores in fused.metadata.get("test", {}).items():
         console.print(
             f"{name} held-out centre MAE through the 7-d fused embedding: [bold]{scores['fusion_center_mae']:.4f}[/bold] "
@@ -69,8 +93,10 @@ def demo(
     else:
         from cae.embedding.run import EmbedOptions, embed
 
-        with console.status("embedding every cloud-free pixel-date"):
-            _, planned = embed([demo_cube_path("s2")], fused.run_dir, store, EmbedOptions())
+        with progress() as bar:
+            task = bar.add_task("embedding every cloud-free pixel-date (chunks)", total=None)
+            _, planned = embed([demo_cube_path("s2")], fused.run_dir, store, EmbedOptions(),
+                               lambda done, total: bar.update(task, completed=done, total=total))
         console.print(f"embedded {planned.centres:,} pixel-dates")
     console.print(f"embedding store: [bold]{store}[/bold] (open it with xarray.open_zarr)")
     console.rule("evaluating: reconstruction of held-out patches vs PCA, and maps of the embedding")

@@ -29,6 +29,13 @@ DEMO_SAMPLING = {
 #: chooses others).
 DEMO_LOSS_WEIGHTS = {"s2": LossWeights(mae=1.0, center_weight=1.0)}
 
+#: What the package ships of the demo's trained runs (`cae.data.demo_model_path()`): the
+#: weights and their descriptions, not the resume state (megabytes, only for training on).
+SHIPPED_FILES = {
+    "s2": ("encoder.json", "encoder.safetensors", "loss_curve.png"),
+    "fusion": ("fusion.json", "fusion.safetensors", "loss_curve.png"),
+}
+
 
 def demo_training_config(modality: str, max_steps: int = 1500, **changes):
     """The training settings the demo (and the tests on real data) use for `modality`."""
@@ -77,3 +84,29 @@ def fused_or_fuse(cube: Path, runs: Path, **changes):
         return TrainResult(run_dir, json.loads((run_dir / FUSION_METADATA).read_text())), False
     config = demo_training_config("s2", **changes)
     return train_fusion([cube], run_dir, config, runs=runs), True
+
+
+def install_shipped_model(runs: Path) -> None:
+    """Copy the demo's trained model shipped with cae into `runs` (`runs/s2`, `runs/fusion`).
+
+    The package's own files are never written to. The encoder's record of its training cube
+    is pointed at this installation's bundled cube (the path it was trained from lay in the
+    checkout that produced it), so the reconstruction report finds its held-out sites.
+    """
+    import shutil
+    from importlib.resources import files
+
+    from cae.checkpoint import METADATA_FILE, atomic_write_json, read_metadata
+    from cae.data import DEMO_CUBES, demo_model_path
+    from cae.evaluation.output import staged_folder
+
+    shipped = demo_model_path()
+    trained_on = Path(str(files("cae.data") / "demo" / DEMO_CUBES["s2"]))  # the bundled cube, always
+    for folder, names in SHIPPED_FILES.items():
+        with staged_folder(runs / folder, overwrite=False) as staging:  # whole or not at all
+            for name in names:
+                shutil.copyfile(shipped / folder / name, staging / name)
+            if folder == "s2":
+                metadata = read_metadata(staging)
+                metadata["data"]["cubes"] = [str(trained_on)]
+                atomic_write_json(staging / METADATA_FILE, metadata)

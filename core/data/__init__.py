@@ -26,3 +26,11 @@ DEMO_LABEL = "romania_tree_cover_density_2018.tif"
 def demo_label_path() -> Path:
     """Path of the bundled tree cover density raster (%, 20 m) over the Romania cube."""
     return Path(str(files("cae.data") / "demo" / DEMO_LABEL))
+
+
+def demo_model_path() -> Path:
+    """Folder of the demo's trained model shipped with cae (`s2/`, `fusion/`, RECIPE.md).
+
+    Written by `scripts/train_demo_model.py`; `cae demo` copies it into its runs folder.
+    """
+    return Path(str(files("cae.data") / "demo" / "model"))

@@ -10,6 +10,7 @@ import sys
 import xarray as xr
 
 import cae.data
+import cae.errors
 from cae import __version__
 from cae.cli.app import run
 from cae.cube.io import open_cube, write_cube
@@ -50,7 +51,7 @@ def test_unknown_option_is_a_usage_error(capsys):
     assert "No such option" in capsys.readouterr().err
 
 
-def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_path, capsys, monkeypatch):
+def test_demo_uses_the_shipped_model_on_the_real_cubes_and_reuses_what_it_made(tmp_path, capsys, monkeypatch):
     # The demo on a 48 x 48 pixel corner of the real Romania cube, all its dates: the whole
     # 100 x 100 cube takes minutes to embed on 2 cores, and the suite has a time budget.
     corner = write_cube(open_cube(cae.data.demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48)),
@@ -59,11 +60,14 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
     monkeypatch.setattr(cae.data, "demo_cube_path", lambda modality: corner if modality == "s2" else bundled(modality))
     monkeypatch.setattr("cae.evaluation.temporal_probe.MAX_PIXEL_DATES", 3000)  # the suite's time budget
     out_dir = tmp_path / "demo"
-    assert run(["demo", "--out", str(out_dir), "--max-steps", "9"]) == 0
+    assert run(["demo", "--out", str(out_dir)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "EPSG:3035" in out and "EPSG:27704" in out
     assert "116" in out and "107" in out  # usable S2 dates of the corner, S1 dates
-    assert "held-out centre MAE of the S2 encoder" in out and "through the 7-d fused embedding" in out
+    assert "the S2 encoder and fusion model shipped with cae" in out and "cae demo --train" in out
+    shipped = json.loads((cae.data.demo_model_path() / "scores.json").read_text())
+    assert f"held-out centre MAE of the S2 encoder: {shipped['encoder_test']['center_mae']:.4f}" in out
+    assert "through the 7-d fused embedding" in out
     assert (out_dir / "runs" / "s2" / "encoder.safetensors").exists()
     assert (out_dir / "runs" / "fusion" / "fusion.safetensors").exists()
     store = out_dir / "romania_embedding.zarr"
@@ -83,7 +87,40 @@ def test_demo_validates_the_real_cubes_then_trains_and_reuses_its_models(tmp_pat
     assert "band medians" in out and "Temporal fidelity" in out and "probe report and figures" in out
     assert probe["label"]["period"] == ["2018-01-01", "2018-12-31"] and probe["label"]["blocks"] >= 5
     assert {row["target"] for row in probe["temporal"]["scores"]} >= {"NDVI", "B04", "B08"}
-    assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first trained
+    assert run(["demo", "--out", str(out_dir)]) == 0  # a second demo reuses what the first made
     out = " ".join(capsys.readouterr().out.split())
-    assert "using the encoder trained earlier" in out and "using the fusion model trained earlier" in out
+    assert "shipped with cae" not in out
+    assert "using the encoder in" in out and "using the fusion model in" in out
     assert "using the embedding made earlier" in out
+
+
+def test_demo_train_trains_from_scratch_and_max_steps_needs_it(tmp_path, capsys, monkeypatch):
+    asked = {}
+
+    def train_encoder(modality, cubes, out, config, **_):
+        asked.update(modality=modality, steps=config.max_steps, out=out)
+        raise cae.errors.InputError("stopped here by the test")
+
+    monkeypatch.setattr("cae.training.train_encoder", train_encoder)
+    assert run(["demo", "--out", str(tmp_path / "demo"), "--train", "--max-steps", "9"]) == 2
+    assert asked == {"modality": "s2", "steps": 9, "out": tmp_path / "demo" / "runs" / "s2"}
+    assert not (tmp_path / "demo" / "runs" / "s2").exists()  # nothing shipped was copied
+    assert run(["demo", "--out", str(tmp_path / "other"), "--max-steps", "9"]) == 2
+    assert "add --train" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
+def test_the_shipped_demo_model_loads_and_scores_what_its_recipe_records(tmp_path):
+    from cae.demo import install_shipped_model
+    from cae.evaluation.reconstruction import reconstruction_report
+    from cae.fusion.checkpoint import load_fusion
+
+    package = cae.data.demo_model_path()
+    before = {path.name: path.read_bytes() for path in package.rglob("*") if path.is_file()}
+    install_shipped_model(tmp_path / "runs")
+    assert {path.name: path.read_bytes() for path in package.rglob("*") if path.is_file()} == before
+    fused = load_fusion(tmp_path / "runs" / "fusion")  # its encoder is found beside it, wherever runs/ lies
+    assert fused.encoders["s2"].run_dir.resolve() == (tmp_path / "runs" / "s2").resolve()
+    recorded = json.loads((package / "scores.json").read_text())
+    assert recorded["encoder_test"]["center_mae"] <= 0.010 and recorded["tree_cover_probe"]["embedding_at_least_bands"]
+    scores = reconstruction_report(tmp_path / "runs" / "s2")["modalities"]["s2"]["scores"]["autoencoder"]
+    assert abs(scores["center_mae"] - recorded["encoder_test"]["center_mae"]) < 1e-5
