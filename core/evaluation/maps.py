@@ -36,6 +36,11 @@ def open_embedding(path: Path) -> xr.Dataset:
     return store
 
 
+#: Farthest a store date may lie from an asked-for --date (Sentinel-2 revisits every 5 days,
+#: clouds can leave weeks without a usable date).
+MAX_DATE_DISTANCE_DAYS = 30
+
+
 def choose_dates(counts: pd.Series, dates: list[str] | None, count: int) -> list[pd.Timestamp]:
     """The store dates to map: the nearest to each asked-for date, or `count` well-covered
     dates spread over the series. `counts`: embedded pixels per store date."""
@@ -47,6 +52,11 @@ def choose_dates(counts: pd.Series, dates: list[str] | None, count: int) -> list
             except ValueError:
                 raise InputError(f"--date {text!r} is not a date (use YYYY-MM-DD)") from None
             nearest = counts.index[np.argmin(np.abs((counts.index - wanted).days))]
+            if abs((nearest - wanted).days) > MAX_DATE_DISTANCE_DAYS:
+                raise InputError(
+                    f"--date {text} is {abs((nearest - wanted).days)} days from the nearest store date "
+                    f"({nearest.date()}); the store covers {counts.index[0].date()} to {counts.index[-1].date()}"
+                )
             if counts[nearest] == 0:
                 raise InputError(f"the store date nearest {text} ({nearest.date()}) has no embedded pixel")
             chosen.append(nearest)

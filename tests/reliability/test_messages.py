@@ -9,6 +9,7 @@ import torch
 import xarray as xr
 from test_faults import fails_cleanly
 
+from cae.cli.app import run
 from cae.cube.io import open_cube, write_cube
 from cae.cube.prepare import prepare_modality
 from cae.data import demo_cube_path
@@ -124,3 +125,26 @@ def test_the_site_split_is_a_property_of_the_data_not_of_the_file_name(tmp_path)
         splits.append({part: [(site.rows, site.cols) for site in sites]
                        for part, sites in split_into_sites(sources, 32, 42).items()})
     assert splits[0] == splits[1]
+
+
+def test_a_map_date_far_outside_the_store_is_refused_not_snapped():
+    import pandas as pd
+
+    from cae.errors import InputError
+    from cae.evaluation.maps import choose_dates
+
+    counts = pd.Series([5, 7, 9], index=pd.DatetimeIndex(["2018-05-01", "2018-05-06", "2018-05-11"]))
+    assert choose_dates(counts, ["2018-05-07"], 4) == [pd.Timestamp("2018-05-06")]
+    with pytest.raises(InputError, match="--date 2030-01-01 is 4253 days from the nearest store date"):
+        choose_dates(counts, ["2030-01-01"], 4)
+
+
+def test_embedding_a_cube_without_the_cloud_mask_the_encoder_had_says_so(real_crop, tiny_runs, tmp_path, capsys):
+    unmasked = write_cube(open_cube(real_crop).drop_vars("SCL"), tmp_path / "unmasked.zarr")
+    argv = ["embed", str(unmasked), "--model", str(tiny_runs / "fusion"), "--out", str(tmp_path / "store.zarr")]
+    assert run(argv) == 2
+    warning, error = capsys.readouterr().err.split("\nerror: ")  # the cube's own warning comes first
+    assert warning.startswith("warning: the cube has no cloud mask")
+    error = " ".join(error.split())
+    assert "masked otherwise than the encoder's training data" in error and "cloud mask this cube lacks" in error
+    assert "plugin version" not in error and "Traceback" not in error
