@@ -16,7 +16,7 @@ def demo(
                      "(about 4 more minutes on 2 CPU cores) instead of using the model shipped with cae."),
     ] = False,
     max_steps: Annotated[
-        int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion: a third). [default: 1500]")
+        int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion: a third); default 1500.")
     ] = None,
 ) -> None:
     """Run cae end to end on the bundled real cubes (Romania S2, Poland S1 VH).

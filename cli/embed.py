@@ -8,6 +8,12 @@ import typer
 from cae.cli.console import console, progress
 
 
+def _precision(value: str) -> str:
+    if value not in ("float32", "bfloat16"):
+        raise typer.BadParameter(f"{value!r} is not float32 or bfloat16")
+    return value
+
+
 def _count_or_auto(value: str) -> str:
     if value != "auto" and not (value.isdigit() and int(value) >= 1):
         raise typer.BadParameter(f"{value!r} is neither a whole number >= 1 nor auto")
@@ -28,6 +34,11 @@ def embed(
                      "the largest that fits a quarter of the device's free memory (a GPU's, or the system's)."),
     ] = "64",
     chunk_dates: Annotated[int, typer.Option(min=1, help="Dates per chunk.")] = 32,
+    precision: Annotated[
+        str,
+        typer.Option(callback=_precision, help="Arithmetic of the encoders and fusion: float32, or bfloat16 (autocast; for a GPU's tensor "
+                     "cores: docs/embedding-quality.md has its agreement with float32). The store is float32."),
+    ] = "float32",
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a dask.distributed scheduler to run the chunks on.")
     ] = None,
@@ -56,7 +67,8 @@ def embed(
     from cae.embedding.run import EmbedOptions, estimate, plan
     from cae.embedding.run import embed as embed_cubes
 
-    options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8)
+    options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8,
+                           precision)
     if dry_run:
         planned = plan(cubes, model, out, options)
         numbers = estimate(planned, int8)

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import pickle
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -609,6 +610,31 @@ def site_datasets(
     return split, train, val, test
 
 
+class LoggedSteps(L.Callback):
+    """Training progress as plain lines, for logs where a live bar cannot be drawn: at each
+    tenth of the run (its --max-steps, else its epochs) and at least every `every` seconds."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every, self.started, self.last_line, self.last_tenth = every, 0.0, 0.0, -1
+
+    def on_train_start(self, trainer, task) -> None:
+        self.started = self.last_line = time.monotonic()
+
+    def on_train_batch_end(self, trainer, task, outputs, batch, batch_index) -> None:
+        total = trainer.max_steps if trainer.max_steps > 0 else trainer.max_epochs * max(trainer.num_training_batches, 1)
+        step, now = trainer.global_step, time.monotonic()
+        tenth = 10 * step // max(total, 1)
+        if tenth <= self.last_tenth and now - self.last_line < self.every:
+            return
+        self.last_tenth, self.last_line = max(tenth, self.last_tenth), now
+        elapsed = now - self.started
+        loss = trainer.callback_metrics.get("train_loss_step", trainer.callback_metrics.get("train_loss"))
+        left = f", about {elapsed * (total - step) / step / 60:.1f} min left at most" if 0 < step < total else ""
+        print(f"training: step {step:,}/{total:,} (epoch {trainer.current_epoch})"
+              + (f", loss {float(loss):.4f}" if loss is not None else "")
+              + f", {elapsed / 60:.1f} min elapsed{left}", flush=True)
+
+
 def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, progress: bool) -> L.Trainer:
     """A Lightning trainer with the method's settings: clipping, early stopping, precision."""
     device = resolve_device(config.device)
@@ -618,8 +644,11 @@ def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, p
         ),
         writer,  # after early stopping, so the state it saves includes that epoch's check
     ]
-    if progress:
+    live = progress and sys.stdout.isatty()
+    if live:
         callbacks.append(L.pytorch.callbacks.RichProgressBar())
+    elif progress:
+        callbacks.append(LoggedSteps())  # a batch job's log: plain lines
     run_dir.mkdir(parents=True, exist_ok=True)
     # Lightning's start-up banner (accelerators found, tips) is noise next to our progress bar.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
@@ -634,7 +663,7 @@ def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, p
         callbacks=callbacks,
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=live,
         enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1,
         num_sanity_val_steps=0,

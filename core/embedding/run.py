@@ -58,6 +58,13 @@ class EmbedOptions:
     overwrite: bool = False
     #: Also write an int8 copy of the embedding with per-feature scale and offset.
     int8: bool = False
+    #: Arithmetic of the encoders and fusion: "float32", or "bfloat16" (autocast: matrix
+    #: products and convolutions in bfloat16, for a GPU's tensor cores). The store is float32.
+    precision: str = "float32"
+
+
+#: `EmbedOptions.precision` values and the autocast dtype each runs under (None: off).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class EmbedJob:
     fill_values: dict[str, np.ndarray] = field(repr=False)
     #: The fused modalities computed from another's cube (read from that cube).
     derived: tuple[str, ...] = ()
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -165,9 +173,11 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
     chunk_dates = min(options.chunk_dates, n_times)
     side, batch_size = chunk_and_batch(encoders, fusion.model.preset.embedding_dim, options, chunk_dates,
                                        max(height, width), device)
+    if options.precision not in PRECISIONS:
+        raise InputError(f"unknown precision {options.precision!r}; use {' or '.join(PRECISIONS)}")
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
-        reach, fill_values, derived,
+        reach, fill_values, derived, options.precision,
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + chunk_dates, n_times)), slice(y, min(y + side, height)),
@@ -246,42 +256,72 @@ def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tupl
 
     With `limit`, only the first `limit` pixel-dates are embedded (for timing).
     """
-    import dask
-
-    # A chunk reads its inputs in the process that runs it: on a cluster worker, the lazy
-    # reads must not be sent back to the cluster as tasks of their own.
-    with dask.config.set(scheduler="synchronous"), reading(", ".join(job.cubes)):
-        return _compute_chunk(job, chunk, limit)
+    return encode_chunk(job, chunk, read_chunk(job, chunk, limit))
 
 
-def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict[str, np.ndarray], int]:
+@dataclass(frozen=True)
+class ChunkInput:
+    """What one chunk needs from the cubes, read and filled on the host: the (N, 3) global
+    (t, y, x) of its centres, the origin of the region read around them, and per modality
+    the filled values (T, C, H, W), their day numbers and each centre's date gap."""
+
+    shape: tuple[int, int, int]
+    centres: np.ndarray
+    origin: np.ndarray
+    tiles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkInput:
+    """Read what `chunk` needs (a thread may do it while another chunk computes).
+
+    Lazy reads run in this thread (dask's synchronous scheduler): on a cluster worker they
+    must not be sent back to the cluster as tasks of their own.
+    """
     from cae.sampling import day_numbers, fill_invalid
 
-    stack, fusion = _stack(job.cubes, job.derived), _fusion(job.model, job.device)
+    def values_of(array):
+        return array.compute(scheduler="synchronous").values
+
+    stack = _stack(job.cubes, job.derived)
     shape = stack.reference.valid.shape
     t, y, x = chunk.region
-    valid = stack.reference.valid.isel(time=t, y=y, x=x).values
-    centres = _centres(valid, chunk.region, shape, job.reach)[:limit]
-    read = (
-        slice(max(t.start - CENTER_DATE, 0), min(t.stop + CENTER_DATE, shape[0])),
-        slice(max(y.start - job.reach, 0), min(y.stop + job.reach, shape[1])),
-        slice(max(x.start - job.reach, 0), min(x.stop + job.reach, shape[2])),
-    )
-    origin = np.array([part.start for part in read])
-    local = torch.as_tensor(centres - origin, device=job.device)
+    with reading(", ".join(job.cubes)):
+        valid = values_of(stack.reference.valid.isel(time=t, y=y, x=x))
+        centres = _centres(valid, chunk.region, shape, job.reach)[:limit]
+        read = (
+            slice(max(t.start - CENTER_DATE, 0), min(t.stop + CENTER_DATE, shape[0])),
+            slice(max(y.start - job.reach, 0), min(y.stop + job.reach, shape[1])),
+            slice(max(x.start - job.reach, 0), min(x.stop + job.reach, shape[2])),
+        )
+        tiles = {}
+        for name in job.fill_values:
+            prepared = stack.modalities[name]
+            region = dict(time=read[0], y=read[1], x=read[2])
+            values = values_of(prepared.values.isel(region)).astype(np.float32)
+            filled = fill_invalid(values, values_of(prepared.valid.isel(region)), job.fill_values[name])
+            offsets = prepared.offset_days
+            gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
+            tiles[name] = (filled, day_numbers(prepared.times[read[0]]), gap)
+    return ChunkInput(valid.shape, centres, np.array([part.start for part in read]), tiles)
+
+
+def encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict[str, np.ndarray], int]:
+    """The chunk's arrays from its read inputs: the encoders, then fusion, on the job's device."""
+    autocast = PRECISIONS[job.precision]
+    with torch.autocast(torch.device(job.device).type, dtype=autocast, enabled=autocast is not None):
+        return _encode_chunk(job, chunk, inputs)
+
+
+def _encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict[str, np.ndarray], int]:
+    fusion = _fusion(job.model, job.device)
+    centres = inputs.centres
+    local = torch.as_tensor(centres - inputs.origin, device=job.device)
     encode = naive_latents if job.naive else shared_latents
     latents, gaps, present = {}, {}, {}
-    for name in job.fill_values:
-        prepared = stack.modalities[name]
-        region = dict(time=read[0], y=read[1], x=read[2])
-        values = prepared.values.isel(region).values.astype(np.float32)
-        tile_valid = prepared.valid.isel(region).values
-        filled = fill_invalid(values, tile_valid, job.fill_values[name])
-        days = torch.as_tensor(day_numbers(prepared.times[read[0]]), device=job.device)
+    for name, (filled, days, gap) in inputs.tiles.items():
         model = fusion.encoders[name].model
-        latents[name] = encode(model, torch.as_tensor(filled, device=job.device), days, local, job.batch_size)
-        offsets = prepared.offset_days
-        gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
+        latents[name] = encode(model, torch.as_tensor(filled, device=job.device), torch.as_tensor(days, device=job.device),
+                               local, job.batch_size)
         present[name] = torch.as_tensor(~np.isnan(gap), device=job.device)
         gaps[name] = torch.as_tensor(np.nan_to_num(gap), device=job.device)
     for name in fusion.model.modalities:
@@ -289,8 +329,8 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
             latents[name] = torch.zeros(len(centres), fusion.model.project[name].in_features, device=job.device)
             gaps[name] = torch.zeros(len(centres), device=job.device)
             present[name] = torch.zeros(len(centres), dtype=torch.bool, device=job.device)
-    embedding = np.full((fusion.model.preset.embedding_dim, *valid.shape), np.nan, dtype=np.float32)
-    contributors = np.zeros(valid.shape, dtype=np.uint8)
+    embedding = np.full((fusion.model.preset.embedding_dim, *inputs.shape), np.nan, dtype=np.float32)
+    contributors = np.zeros(inputs.shape, dtype=np.uint8)
     if len(centres):
         with torch.no_grad():
             fused = torch.cat([
@@ -301,6 +341,7 @@ def _compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None) -> tuple[dict
                 )
                 for start in range(0, len(centres), job.batch_size)
             ])
+        t, y, x = chunk.region
         inside = tuple((centres - np.array([t.start, y.start, x.start])).T)
         embedding[(slice(None), *inside)] = fused.float().cpu().numpy().T
         for bit, name in enumerate(fusion.model.modalities):
@@ -368,6 +409,7 @@ def run_record(plan_: EmbedPlan) -> dict[str, Any]:
         "fusion_sha256": fusion.metadata["weights_sha256"],
         "input_fingerprint": fingerprint(job.cubes),
         "path": "naive" if job.naive else "fast",
+        "precision": job.precision,
         "shape": list(plan_.shape),
         "chunks": [chunk.name for chunk in plan_.chunks],
     }
@@ -419,6 +461,36 @@ def embed(
         return out, plan_
 
 
+#: Chunks read ahead of the one computing, in this process.
+PREFETCH = 1
+
+
+def in_process(job: EmbedJob, chunks: list[Chunk]):
+    """Yield the pixel-dates of each chunk as it is written, computed in this process while a
+    thread reads the next `PREFETCH` chunks and writes the last one: the device does not wait
+    on zarr, and at most PREFETCH + 2 chunks are in memory."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(chunk: Chunk, arrays: dict[str, np.ndarray], count: int) -> int:
+        store.write_chunk(Path(job.partial), chunk.name, chunk.region, arrays)
+        return count
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cae-embed-io") as pool:
+        reads = deque(pool.submit(read_chunk, job, chunk) for chunk in chunks[:PREFETCH])
+        writing = None
+        for index, chunk in enumerate(chunks):
+            inputs = reads.popleft().result()
+            if index + PREFETCH < len(chunks):
+                reads.append(pool.submit(read_chunk, job, chunks[index + PREFETCH]))
+            arrays, count = encode_chunk(job, chunk, inputs)
+            if writing is not None:
+                yield writing.result()
+            writing = pool.submit(write, chunk, arrays, count)
+        if writing is not None:
+            yield writing.result()
+
+
 #: How long `--scheduler` may take to answer before the run is refused.
 SCHEDULER_TIMEOUT = "20s"
 
@@ -428,7 +500,7 @@ def _chunk_runner(scheduler: str | None):
     """A function that yields chunks as they finish: computed in this process, or as tasks on
     the dask.distributed cluster at `scheduler`, connected before anything is written."""
     if scheduler is None:
-        yield lambda job, chunks: (embed_chunk(job, chunk) for chunk in chunks)
+        yield in_process
         return
     from distributed import Client, as_completed
 
@@ -446,23 +518,55 @@ def _chunk_runner(scheduler: str | None):
         yield on_cluster
 
 
-def estimate(plan_: EmbedPlan, int8: bool = False, sample: int = 256) -> dict[str, float]:
-    """Output bytes and an estimated run time, from timing the chosen path on a few windows."""
+def estimate(plan_: EmbedPlan, int8: bool = False) -> dict[str, float]:
+    """Output bytes and an estimated run time (`predicted_seconds`)."""
     job = plan_.job
     n_times, height, width = plan_.shape
     features = _fusion(job.model, job.device).model.preset.embedding_dim
     output_bytes = n_times * height * width * (features * (5 if int8 else 4) + 1)
-    rate = _measured_rate(job, plan_, sample)
-    return {"pixel_dates": plan_.centres, "output_bytes": output_bytes, "pixel_dates_per_s": rate,
-            "seconds": plan_.centres / rate if rate else float("nan")}
+    seconds = predicted_seconds(plan_)
+    return {"pixel_dates": plan_.centres, "output_bytes": output_bytes, "seconds": seconds,
+            "pixel_dates_per_s": plan_.centres / seconds if seconds else float("nan")}
 
 
-def _measured_rate(job: EmbedJob, plan_: EmbedPlan, sample: int) -> float:
-    """Pixel-dates per second of the chosen path on the first chunk with embeddable centres."""
-    for chunk in plan_.chunks:
-        compute_chunk(job, chunk, limit=1)  # warm-up: reads, allocations, first kernels
+#: Sides of the two sample blocks `predicted_seconds` times (all of a chunk's dates each).
+SAMPLE_SIDES = (8, 16)
+
+
+def predicted_seconds(plan_: EmbedPlan) -> float:
+    """The run's time, from timing two blocks of the cube the way a chunk is computed.
+
+    A chunk costs in two parts: its tile (dates read x pixels with their halo: reading,
+    filling, the frames' tokens, the dense encoder's maps) and its centres (each window's
+    latent, fusion). Timing blocks of two sizes in the middle of the cube gives both rates;
+    the plan's chunks then give the sum. (Timing a few windows of one date, as before,
+    counted each window's 11 frames where a chunk shares them across its dates: 5.6 times
+    the measured run.)
+    """
+    job = plan_.job
+    n_times, height, width = plan_.shape
+    dates = plan_.chunk_shape[0]
+    t0 = max(0, min(n_times - dates, n_times // 2 - dates // 2))
+    samples = []
+    for side in sorted({min(side, height, width) for side in SAMPLE_SIDES}):
+        y0, x0 = (height - side) // 2, (width - side) // 2
+        block = Chunk("estimate", (slice(t0, t0 + dates), slice(y0, y0 + side), slice(x0, x0 + side)))
+        compute_chunk(job, block, limit=1)  # warm-up: reads, allocations, first kernels
         started = time.perf_counter()
-        _, count = compute_chunk(job, chunk, limit=sample)
-        if count:
-            return count / (time.perf_counter() - started)
-    return 0.0
+        _, centres = compute_chunk(job, block)
+        samples.append((_tile_area(job, block.region, plan_.shape), centres, time.perf_counter() - started))
+    (area_a, centres_a, time_a), (area_b, centres_b, time_b) = samples[0], samples[-1]
+    determinant = area_a * centres_b - area_b * centres_a
+    per_area = (time_a * centres_b - time_b * centres_a) / determinant if determinant else -1.0
+    per_centre = (area_a * time_b - area_b * time_a) / determinant if determinant else -1.0
+    if per_area < 0 or per_centre < 0:  # too few centres to tell the parts apart: all by centre
+        per_area, per_centre = 0.0, time_b / max(centres_b, 1)
+    areas = sum(_tile_area(job, chunk.region, plan_.shape) for chunk in plan_.chunks)
+    return per_area * areas + per_centre * plan_.centres
+
+
+def _tile_area(job: EmbedJob, region: tuple[slice, slice, slice], shape: tuple[int, int, int]) -> int:
+    """Date-pixels a chunk reads: its region with the halo of dates and pixels, inside the cube."""
+    sizes = [min(part.stop + reach, size) - max(part.start - reach, 0)
+             for part, reach, size in zip(region, (CENTER_DATE, job.reach, job.reach), shape)]
+    return sizes[0] * sizes[1] * sizes[2]

@@ -236,3 +236,18 @@ def test_cli_dry_run_reports_the_job_and_writes_nothing(crop, padded_model, tmp_
     code = run(["embed", str(crop), "--model", str(padded_model), "--out", str(out), "--device", "cpu", "--chunk", "24"])
     assert code == 0 and out.exists()
     assert run(["embed", str(crop), "--model", str(padded_model), "--out", str(out)]) == 2
+
+
+def test_bfloat16_autocast_agrees_with_float32_and_is_recorded(crop, padded_model, tmp_path):
+    """--precision bfloat16 (autocast, the GPU path) run on the CPU: close to float32, not equal."""
+    stores = {}
+    for precision in ("float32", "bfloat16"):
+        options = dataclasses.replace(OPTIONS, precision=precision)
+        stores[precision], _ = embed([crop], padded_model, tmp_path / f"{precision}.zarr", options)
+    single, half = (xr.open_zarr(stores[name], consolidated=False) for name in ("float32", "bfloat16"))
+    assert half["embedding"].dtype == np.float32 and half.attrs["cae_embed_run"]["precision"] == "bfloat16"
+    a, b = single["embedding"].values, half["embedding"].values
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    difference = np.abs(a - b)[~np.isnan(a)]
+    spread = np.nanstd(a)
+    assert 0 < np.median(difference) < 0.02 * spread and difference.max() < 0.25 * spread

@@ -58,13 +58,20 @@ def test_train_out_naming_a_file_is_refused(real_crop, tmp_path, capsys):
 
 
 def test_training_keeps_stderr_free_of_other_libraries_deprecation_notices(tmp_path):
-    # A real process: inside pytest, warnings are caught by pytest rather than printed.
-    argv = ["train", "-m", "s2", "--out", str(tmp_path / "run"), "--preset", "tiny",  # on the bundled cube
+    # A real process: inside pytest, warnings are caught by pytest rather than printed. A
+    # corner of the real cube large enough to hold out validation and test sites.
+    from cae.cube.io import open_cube, write_cube
+    from cae.data import demo_cube_path
+
+    corner = write_cube(open_cube(demo_cube_path("s2")).isel(time=slice(0, 100), y=slice(0, 64), x=slice(0, 64)),
+                        tmp_path / "corner.zarr")
+    argv = ["train", "-m", "s2", "--cube", str(corner), "--out", str(tmp_path / "run"), "--preset", "tiny",
             "--max-steps", "2", "--batch-size", "4", "--device", "cpu"]
     done = subprocess.run([sys.executable, "-c", "from cae.cli.app import main; main()", *argv],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+    assert "training: step 2/2" in done.stdout  # progress reaches a log too, as plain lines
 
 
 def test_a_cube_without_a_cloud_mask_is_one_warning_line(real_crop, tmp_path, capsys):
