@@ -224,12 +224,10 @@ def maps(
     """
     from cae.errors import InputError
     from cae.evaluation.maps import embedding_maps
-    from cae.evaluation.output import check_output_folder
 
     bands = tuple(part.strip() for part in rgb.split(","))
     if len(bands) != 3:
         raise InputError(f"--rgb takes three bands separated by commas, e.g. B04,B03,B02; got {rgb!r}")
-    check_output_folder(out, overwrite, (embeddings, cube))
     with console.status("drawing the maps"):
         paths = embedding_maps(embeddings, cube, out, date, count, bands, overwrite)
     for path in paths:

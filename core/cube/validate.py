@@ -81,10 +81,9 @@ def _axis_problems(cube: xr.Dataset, axis: str) -> list[str]:
     if len(values) < 2:
         return []
     steps = np.diff(values)
-    order = "descending" if axis == "y" else "ascending"
     if not (np.all(steps > 0) or np.all(steps < 0)):
         return [f"{axis} is not sorted (pixels out of order); sort the cube with "
-                f"cube.sortby('{axis}', ascending={order == 'ascending'})"]
+                f"cube.sortby('{axis}', ascending={axis != 'y'})"]
     if axis == "x" and steps[0] < 0:
         return ["x descends (east to west); sort the cube with cube.sortby('x')"]
     if not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
