@@ -11,7 +11,7 @@ test_embed_speed.py times it) is timed, best of `ENCODER_ROUNDS`; the ratio
 end-to-end / encoder stage is `{preset}_end_to_end_vs_encoder` in extra_info["ratios"]
 (tracked by benchmarks/track.py). Goal: >= 0.7 on a CPU.
 
-The time `cae embed --dry-run` predicts for the same run (`cae.embedding.run.estimate`) is
+The time `cae embed --dry-run` predicts for the same run (`cae.embedding.plan.estimate`) is
 compared with the measured one: `{preset}_estimate_accuracy` is the smaller of their two
 ratios (1: exact; the goal, within a factor of 1.5, is >= 0.67).
 
@@ -33,13 +33,15 @@ from cae.cube.prepare import prepare_modality
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
 from cae.embedding.latents import shared_latents
-from cae.embedding.run import EmbedOptions, embed, estimate, plan
+from cae.embedding.job import EmbedOptions
+from cae.embedding.plan import estimate, plan
+from cae.embedding.run import embed
 from cae.fusion.checkpoint import load_fusion
 from cae.fusion.training import train_fusion
-from cae.modality import CENTER_DATE
-from cae.plugins import installed_modalities
-from cae.sampling import day_numbers, fill_invalid
-from cae.training import train_encoder
+from cae.geometry import CENTER_DATE
+from cae.plugins.manager import installed_modalities
+from cae.samples.windows import day_numbers, fill_invalid
+from cae.training.encoder import train_encoder
 from measure import synchronize
 
 #: Presets per mode. Quick (CI, 2 CPU cores) leaves out `paper`: merely making its fixture

@@ -27,10 +27,11 @@ from cae.cube.io import open_cube
 from cae.cube.prepare import prepare_modality
 from cae.data import demo_cube_path
 from cae.embedding.latents import naive_latents, shared_latents
-from cae.embedding.run import EmbedOptions
-from cae.modality import CENTER_DATE
-from cae.plugins import installed_modalities
-from cae.sampling import band_fill_values, day_numbers, fill_invalid
+from cae.embedding.job import EmbedOptions
+from cae.geometry import CENTER_DATE
+from cae.model.autoencoder import autoencoder_for
+from cae.plugins.manager import installed_modalities
+from cae.samples.windows import band_fill_values, day_numbers, fill_invalid
 from measure import count_flops, record_throughput, synchronize
 
 PRESETS = ["paper", "dense", "tiny"]
@@ -85,7 +86,7 @@ def _tile(prepared, reach: int, centre_pixels: int):
 def test_embedding_pixel_dates_per_second(benchmark, device, dtype, mode, matmul_rate, prepared, preset, path):
     spec = prepared[0]
     torch.manual_seed(0)
-    model = spec.create_model(prepared[1].values.shape[1], preset).to(device, dtype).eval()
+    model = autoencoder_for(spec, prepared[1].values.shape[1], preset).to(device, dtype).eval()
     values, days, centres = _tile(prepared, model.input_size // 2, CENTRE_PIXELS[mode][preset])
     if path == "naive":
         centres = centres[: NAIVE_WINDOWS[(mode, device.type)][preset]]

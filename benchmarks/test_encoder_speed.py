@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cae.modality import N_DATES
-from cae.plugins import installed_modalities
-from cae.presets import PRESETS
+from cae.geometry import N_DATES
+from cae.plugins.manager import installed_modalities
+from cae.model.autoencoder import autoencoder_for
+from cae.model.presets import PRESETS
 from measure import count_flops, record_throughput, synchronize
 
 #: The bundled sensors (a third-party plugin's model need not be a context autoencoder).
@@ -33,7 +34,7 @@ ROUNDS = 3
 def test_encoder_windows_per_second(benchmark, device, dtype, mode, matmul_rate, modality, preset):
     spec = installed_modalities().spec(modality)
     torch.manual_seed(0)
-    model = spec.create_model(len(spec.bands), preset).to(device, dtype).eval()
+    model = autoencoder_for(spec, len(spec.bands), preset).to(device, dtype).eval()
     windows = WINDOWS[(mode, device.type)][preset]
     size = model.input_size
     patches = torch.rand(windows, N_DATES, len(spec.bands), size, size, device=device, dtype=dtype)

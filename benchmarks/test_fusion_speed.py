@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from cae.fusion.model import FusionModel
-from cae.plugins import installed_modalities
+from cae.plugins.manager import installed_modalities
 from measure import count_flops, record_throughput, synchronize
 
 MODALITIES = ["s1", "s2"]

@@ -17,9 +17,11 @@ from torch.utils.data import DataLoader
 
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
-from cae.losses import reconstruction_loss
-from cae.presets import get_preset
-from cae.training import load_sources, optimizers_for, site_datasets
+from cae.model.autoencoder import autoencoder_for
+from cae.model.losses import reconstruction_loss
+from cae.model.presets import get_preset
+from cae.training.data import load_sources, block_datasets
+from cae.training.engine import optimizers_for
 from measure import count_flops, record_throughput, synchronize
 
 ROUNDS = {"paper": 3, "dense": 3, "small": 5, "tiny": 10}
@@ -29,11 +31,11 @@ ROUNDS = {"paper": 3, "dense": 3, "small": 5, "tiny": 10}
 def test_training_step_samples_per_second(benchmark, device, dtype, matmul_rate, preset):
     config = demo_training_config("s2", preset=preset)
     spec, sources = load_sources("s2", [demo_cube_path("s2")], get_preset(preset).halo)
-    _, train, _, _ = site_datasets(sources, config.sampling, config)
+    _, train, _, _ = block_datasets(sources, config.sampling, config)
     samples = next(iter(DataLoader(train, batch_size=config.batch_size)))["s2"]
     batch = {name: tensor.to(device) for name, tensor in samples.items()}
     torch.manual_seed(0)
-    model = spec.create_model(batch["values"].shape[2], preset).to(device).train()
+    model = autoencoder_for(spec, batch["values"].shape[2], preset).to(device).train()
     optimizer = optimizers_for(model.parameters(), config)[0][0]
 
     def loss() -> torch.Tensor:

@@ -25,11 +25,11 @@ def build(
     reflectance = DN / 10000, SCL kept. s1: sigma0 GeoTIFF scenes (SIG0_<date>__<VV|VH>_*.tif,
     read through torchgeo); the slices of one date are merged.
     """
-    from cae.checkpoint import check_writable
+    from cae.outputs import check_writable
     from cae.cube.io import write_cube
     from cae.errors import InputError
     from cae.outputs import check_apart
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     check_apart({"--out": out}, inputs)
     registry = installed_modalities()
@@ -59,7 +59,7 @@ def check(
     reported as missing.
     """
     from cae.cube.stack import load_stack
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     with console.status("validating and preprocessing"):
         stack = load_stack(cubes, installed_modalities(), mask_variable=mask_variable)

@@ -26,7 +26,7 @@ def demo(
     scripts/train_demo_model.py; RECIPE.md beside it says how and what it scored) into
     OUT/runs, or trains them there with --train, or reuses what a previous demo put there;
     reports held-out centre MAEs, embeds the Romania cube into OUT/romania_embedding.zarr,
-    and ends with the reconstruction report (encoder vs PCA on the held-out sites), true-colour
+    and ends with the reconstruction report (encoder vs PCA on the held-out blocks), true-colour
     / PCA-RGB maps and the probes of `cae evaluate probe` in OUT/evaluation: how well the
     embedding predicts the bundled tree cover density 2018 next to the bands, and each date's
     bands and NDVI. Nothing is downloaded: the cubes and the model ship with cae.
@@ -47,7 +47,7 @@ def demo(
     from cae.demo import fused_or_fuse, install_shipped_model, trained_or_train
     from cae.evaluation.maps import embedding_maps
     from cae.evaluation.reconstruction import reconstruction_report, write_reconstruction_report
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     registry = installed_modalities()
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,8 @@ def demo(
     if store.exists():
         console.print(f"using the embedding made earlier (delete {store} to embed again)")
     else:
-        from cae.embedding.run import EmbedOptions, embed
+        from cae.embedding.job import EmbedOptions
+        from cae.embedding.run import embed
 
         with progress() as bar:
             task = bar.add_task("embedding every cloud-free pixel-date (chunks)", total=None)

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from cae.cli.console import console, progress
+from cae.cli.options import DeviceOption
 
 
 def _precision(value: str) -> str:
@@ -22,9 +23,9 @@ def _count_or_auto(value: str) -> str:
 
 def embed(
     cubes: Annotated[list[Path], typer.Argument(help="Cubes of one place: the time-axis cube (S2) and any others (S1).")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Fusion run folder (fusion.json), e.g. runs/fusion.")],
+    model: Annotated[Path, typer.Option("--model", help="Fusion run folder (fusion.json), e.g. runs/fusion.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output zarr store, e.g. embedding.zarr.")],
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
+    device: DeviceOption = "auto",
     batch_size: Annotated[
         str, typer.Option(callback=_count_or_auto, help="Windows per forward pass, or auto (from the device's free memory).")
     ] = "512",
@@ -64,7 +65,8 @@ def embed(
     once complete (until then it is OUT.partial). A second `cae embed` to the same --out
     is refused while this one runs.
     """
-    from cae.embedding.run import EmbedOptions, estimate, plan
+    from cae.embedding.job import EmbedOptions
+    from cae.embedding.plan import estimate, plan
     from cae.embedding.run import embed as embed_cubes
 
     options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8,

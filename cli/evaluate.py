@@ -7,14 +7,13 @@ import typer
 from rich.table import Table
 
 from cae.cli.console import console, progress
-from cae.cli.options import OverwriteOption
+from cae.cli.options import DeviceOption, OverwriteOption
 
 app = typer.Typer(
     help="Evaluate trained models and embeddings: reconstruction vs PCA, GPP at flux towers, maps.",
     no_args_is_help=True,
 )
 
-DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (cuda when available).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same result.")]
 
 
@@ -106,20 +105,20 @@ def gpp(
     import dataclasses
 
     from cae.errors import InputError
-    from cae.evaluation.features import FeatureSource, site_inputs
-    from cae.evaluation.flux import bundled_flux_dir, read_sites
-    from cae.evaluation.gpp import GppConfig, evaluate_gpp
-    from cae.evaluation.gpp_report import write_gpp_outputs
-    from cae.evaluation.head import HEADS
+    from cae.evaluation.gpp.evaluate.features import FeatureSource, site_inputs
+    from cae.evaluation.gpp.evaluate.flux import bundled_flux_dir, read_sites
+    from cae.evaluation.gpp.evaluate import GppConfig, evaluate_gpp
+    from cae.evaluation.gpp.report import write_gpp_outputs
+    from cae.evaluation.gpp.evaluate.head import HEAD_PRESETS
     from cae.evaluation.output import check_output_folder
 
     flux_dir = flux or bundled_flux_dir()
     sources = [FeatureSource.parse(text) for text in features or []]
     read = (flux_dir, *(source.path for source in sources))
     check_output_folder(out, overwrite, read)
-    if head not in HEADS:
-        raise InputError(f"unknown --head {head!r}; use {' or '.join(HEADS)}")
-    head_config = HEADS[head] if steps is None else dataclasses.replace(HEADS[head], steps=steps)
+    if head not in HEAD_PRESETS:
+        raise InputError(f"unknown --head {head!r}; use {' or '.join(HEAD_PRESETS)}")
+    head_config = HEAD_PRESETS[head] if steps is None else dataclasses.replace(HEAD_PRESETS[head], steps=steps)
     config = GppConfig(
         splits=tuple(split) if split else GppConfig.splits,
         inputs=tuple(inputs) if inputs else None,
@@ -163,7 +162,7 @@ def reconstruction_table(report: dict[str, Any]) -> Table:
 
 @app.command("reconstruction")
 def reconstruction(
-    model: Annotated[Path, typer.Option("--model", "-m", help="An encoder run folder (encoder.json), or a folder of runs.")],
+    model: Annotated[Path, typer.Option("--model", help="An encoder run folder (encoder.json), or a folder of runs.")],
     cube: Annotated[
         list[Path] | None,
         typer.Option("--cube", help="Cube to evaluate on (repeatable). A training cube contributes only its held-out "

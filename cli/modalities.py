@@ -19,7 +19,7 @@ def list_modalities(
     Bands in [dim]dim[/dim] are optional: used when a cube has them.
     """
     from cae.checkpoint import find_encoders
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     registry = installed_modalities()
     encoders = find_encoders(runs)

@@ -1,4 +1,7 @@
-"""Options shared by several commands, declared once so names and help stay consistent."""
+"""Options shared by several commands, declared once so names and help stay consistent.
+
+Short flags mean one thing everywhere: `-m` is `--modality`, `-o` is `--out`.
+"""
 
 from pathlib import Path
 from typing import Annotated
@@ -12,3 +15,4 @@ MaskVariableOption = Annotated[
     str | None,
     typer.Option("--mask-variable", help="A cube variable marking invalid pixels (non-zero or NaN = invalid)."),
 ]
+DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (cuda when available).")]

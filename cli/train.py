@@ -5,13 +5,14 @@ from typing import Annotated
 
 import typer
 
+from cae.cli.options import DeviceOption
+
 from cae.cli.console import console
 
-DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (cuda when available).")]
 
 
 def _known_preset(name: str | None) -> str | None:
-    from cae.presets import PRESETS
+    from cae.model.presets import PRESETS
 
     if name is not None and name not in PRESETS:
         raise typer.BadParameter(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
@@ -96,8 +97,9 @@ def train(
     those two, the derived one read from the S2 cube.
     """
     from cae.errors import InputError
-    from cae.plugins import installed_modalities
-    from cae.training import TrainConfig, train_encoder
+    from cae.plugins.manager import installed_modalities
+    from cae.training.config import TrainConfig
+    from cae.training.encoder import train_encoder
 
     if not fusion and len(modalities or ()) != 1:
         raise InputError("give either --modality NAME (train an encoder) or --fusion (train fusion)")
@@ -145,9 +147,11 @@ def warn_if_weak(test: dict) -> None:
 def _train_fusion(
     cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool
 ) -> None:
+    import dataclasses
+
     from cae.data import demo_cube_path
     from cae.errors import InputError
-    from cae.fusion.model import FusionPreset
+    from cae.fusion.model import FUSION_PRESETS
     from cae.fusion.training import train_fusion
 
     encoders = {}
@@ -158,7 +162,7 @@ def _train_fusion(
         encoders[name] = Path(folder)
     result = train_fusion(
         cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
-        preset=FusionPreset(embedding_dim=dims), resume=resume,
+        preset=dataclasses.replace(FUSION_PRESETS["paper"], embedding_dim=dims), resume=resume,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")
     for name, scores in result.metadata.get("test", {}).items():
@@ -171,7 +175,7 @@ def _train_fusion(
 def _parse_loss_weights(text: str):
     """`mae=1,ssim=0,sam=0[,center=1]` -> LossWeights; terms not named are 0 (centre weight 1)."""
     from cae.errors import InputError
-    from cae.modality import LossWeights
+    from cae.plugins.contract import LossWeights
 
     names = {"mae": "mae", "ssim": "ssim", "sam": "sam", "center": "center_weight"}
     values = {"mae": 0.0}

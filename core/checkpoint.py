@@ -11,11 +11,11 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cae.atomic import write_bytes
 from cae.errors import InputError
 
 WEIGHTS_FILE = "encoder.safetensors"
@@ -29,50 +29,6 @@ CURVE_FILE = "loss_curve.png"
 #: (`AutoencoderPreset.centre_path`) with the band statistics it standardises with.
 FORMAT_VERSION = 4
 KIND = "cae-modality-encoder"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-
-
-def check_writable(path: Path) -> None:
-    """Fail before any work when `path` cannot be written, rather than after hours of it.
-
-    Nothing is created: a new file is tried in `path` (an existing folder) or in its nearest
-    existing parent, and removed.
-    """
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    while not folder.exists():
-        folder = folder.parent
-    try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".cae-write-test.")
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error.strerror} in {folder}; choose another location") from None
-    os.close(handle)
-    os.unlink(probe)
-
-
-def atomic_write_json(path: Path, document: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(document, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {value!r}")
 
 
 def sha256_of(path: Path) -> str:
@@ -99,7 +55,7 @@ def save_weights(model, path: Path) -> str:
     from safetensors.torch import save
 
     data = save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()})
-    atomic_write_bytes(path, data)
+    write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -175,14 +131,15 @@ def read_metadata(run_dir: Path) -> dict[str, Any]:
 
 def load_encoder(run_dir: str | os.PathLike, device: str = "cpu") -> EncoderCheckpoint:
     """Rebuild a trained encoder from its JSON and safetensors, in eval mode."""
-    from cae.plugins import installed_modalities
-    from cae.presets import AutoencoderPreset
+    from cae.plugins.manager import installed_modalities
+    from cae.model.autoencoder import autoencoder_for
+    from cae.model.presets import AutoencoderPreset
 
     run_dir = Path(run_dir)
     metadata = read_metadata(run_dir)
     spec = installed_modalities().spec(metadata["modality"])
     state = checked_weights(run_dir / WEIGHTS_FILE, metadata["weights_sha256"], device)
-    model = spec.create_model(len(metadata["bands"]), AutoencoderPreset.from_dict(metadata["preset"]))
+    model = autoencoder_for(spec, len(metadata["bands"]), AutoencoderPreset.from_dict(metadata["preset"]))
     load_state(model, state, run_dir / WEIGHTS_FILE, metadata.get("plugin"))
     return EncoderCheckpoint(model.to(device).eval(), metadata, run_dir)
 

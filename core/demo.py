@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cae.modality import LossWeights, SamplingDefaults
+from cae.plugins.contract import LossWeights, SamplingDefaults
 
 #: Dense sampling for the 1 km2 demo cubes: many overlapping windows of the same shape, so
 #: that an epoch holds a few thousand samples. With strides twice as long an epoch held a
@@ -22,7 +22,7 @@ DEMO_SAMPLING = {
 
 #: Decision: the tiny S2 encoder trains on the MAE alone. With the paper's weights
 #: (MAE 0.33, SSIM 0.02, SAM 0.65), even after the warm-up on the MAE
-#: (`cae.losses.warmed_up_weights`), the validation centre MAE rose from 0.028 to 0.040 as
+#: (`cae.model.losses.warmed_up_weights`), the validation centre MAE rose from 0.028 to 0.040 as
 #: SAM came in; on the MAE alone it reached 0.027 (held out: 0.0265, the patch mean 0.046).
 #: A model this small cannot serve both, and the centre value is what the latent must
 #: carry. Runs of the `paper` preset keep the paper's weights (`cae train --loss-weights`
@@ -39,7 +39,7 @@ SHIPPED_FILES = {
 
 def demo_training_config(modality: str, max_steps: int = 1500, **changes):
     """The training settings the demo (and the tests on real data) use for `modality`."""
-    from cae.training import TrainConfig
+    from cae.training.config import TrainConfig
 
     settings = dict(
         preset="tiny",
@@ -60,7 +60,8 @@ def demo_training_config(modality: str, max_steps: int = 1500, **changes):
 def trained_or_train(modality: str, cube: Path, run_dir: Path, **changes):
     """The demo's encoder of `modality`: the one already in `run_dir`, else a new one."""
     from cae.checkpoint import METADATA_FILE, read_metadata
-    from cae.training import TrainResult, train_encoder
+    from cae.training.config import TrainResult
+    from cae.training.encoder import train_encoder
 
     if (run_dir / METADATA_FILE).exists():
         return TrainResult(run_dir, read_metadata(run_dir)), False
@@ -75,7 +76,7 @@ def fused_or_fuse(cube: Path, runs: Path, **changes):
     """
     from cae.fusion.checkpoint import FUSION_METADATA
     from cae.fusion.training import train_fusion
-    from cae.training import TrainResult
+    from cae.training.config import TrainResult
 
     run_dir = runs / "fusion"
     if (run_dir / FUSION_METADATA).exists():
@@ -96,7 +97,8 @@ def install_shipped_model(runs: Path) -> None:
     import shutil
     from importlib.resources import files
 
-    from cae.checkpoint import METADATA_FILE, atomic_write_json, read_metadata
+    from cae.checkpoint import METADATA_FILE, read_metadata
+    from cae.atomic import write_json
     from cae.data import DEMO_CUBES, demo_model_path
     from cae.evaluation.output import staged_folder
 
@@ -109,4 +111,4 @@ def install_shipped_model(runs: Path) -> None:
             if folder == "s2":
                 metadata = read_metadata(staging)
                 metadata["data"]["cubes"] = [str(trained_on)]
-                atomic_write_json(staging / METADATA_FILE, metadata)
+                write_json(staging / METADATA_FILE, metadata)

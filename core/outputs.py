@@ -11,6 +11,7 @@ symbolic link or `..` does not hide an input.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -43,3 +44,20 @@ def check_apart(outputs: Mapping[str, str | os.PathLike], inputs: Iterable[str |
         raise InputError(
             "; ".join(problems) + ": a command never writes over or into what it reads. Choose an output apart from its inputs"
         )
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any work when `path` cannot be written, rather than after hours of it.
+
+    Nothing is created: a new file is tried in `path` (an existing folder) or in its nearest
+    existing parent, and removed.
+    """
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".cae-write-test.")
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror} in {folder}; choose another location") from None
+    os.close(handle)
+    os.unlink(probe)

@@ -61,7 +61,7 @@ class FusionCheckpoint:
 
 def verified_encoder(modality: str, record: dict[str, Any], run_dir: Path, device: str = "cpu") -> EncoderCheckpoint:
     """Load the encoder at `run_dir` and check it is the one `record` describes."""
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     registry = installed_modalities()
     if modality not in registry.modalities:

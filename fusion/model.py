@@ -15,8 +15,13 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class FusionPreset:
-    """Sizes of the fusion transformer; the defaults are the paper's."""
+    """Sizes of the fusion transformer; the defaults are the paper's.
 
+    Presets follow one idiom across cae (see `cae.model.presets`): a frozen dataclass with
+    a `name`, registered by name in a dict (`FUSION_PRESETS`), saved beside the weights.
+    """
+
+    name: str = "paper"
     embedding_dim: int = 7
     width: int = 128
     heads: int = 4
@@ -29,10 +34,13 @@ class FusionPreset:
         return asdict(self)
 
 
+FUSION_PRESETS = {"paper": FusionPreset()}
+
+
 class FusionModel(nn.Module):
     """Latents of several modalities -> one embedding, and heads back to each latent."""
 
-    def __init__(self, latent_dims: dict[str, int], preset: FusionPreset = FusionPreset()) -> None:
+    def __init__(self, latent_dims: dict[str, int], preset: FusionPreset = FUSION_PRESETS["paper"]) -> None:
         super().__init__()
         if not latent_dims:
             raise ValueError("fusion needs at least one modality")

@@ -29,29 +29,25 @@ from cae.fusion.checkpoint import (
     encoder_record,
     load_fusion,
 )
-from cae.fusion.model import FusionModel, FusionPreset
-from cae.losses import center_mae, reconstruction_loss
-from cae.modality import CENTER_DATE, CENTER_PIXEL, ModalitySpec
-from cae.patches import PatchDataset, SourceCube
+from cae.fusion.model import FUSION_PRESETS, FusionModel, FusionPreset
+from cae.model.losses import center_mae, reconstruction_loss
+from cae.geometry import CENTER_DATE, CENTER_PIXEL
+from cae.plugins.contract import ModalitySpec
+from cae.samples.datasets import PatchDataset, SourceCube
 from cae.outputs import check_apart
-from cae.plugins import installed_modalities
-from cae.training import (
-    MIN_BATCH,
-    STATE_FILE,
+from cae.plugins.manager import installed_modalities
+from cae.training.config import TrainConfig, TrainResult, check_learning_rate_decay, fitted_to_run
+from cae.training.data import provenance, block_datasets
+from cae.training.engine import (
     VALIDATION_METRIC,
     CheckpointWriter,
     PatchData,
-    TrainConfig,
-    TrainResult,
-    check_learning_rate_decay,
-    claimed_run_dir,
+    ReconstructionTask,
+    batch_size,
     fit,
-    fitted_to_run,
     make_trainer,
-    optimizers_for,
-    provenance,
-    site_datasets,
 )
+from cae.training.run_folder import STATE_FILE, claimed_run_dir
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -60,16 +56,19 @@ def freeze(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
-class FusionTask(L.LightningModule):
+class FusionTask(ReconstructionTask):
     """Fuse frozen encoders' latents; reconstruct every modality through its frozen decoder."""
 
     def __init__(
         self, fusion: FusionModel, encoders: dict[str, nn.Module], specs: dict[str, ModalitySpec], time_axis: str, config: TrainConfig
     ) -> None:
-        super().__init__()
+        super().__init__(config)
         self.fusion = fusion
         self.encoders = nn.ModuleDict({name: freeze(model) for name, model in encoders.items()})
-        self.specs, self.time_axis, self.config = specs, time_axis, config
+        self.specs, self.time_axis = specs, time_axis
+
+    def trained_parameters(self):
+        return self.fusion.parameters()
 
     def train(self, mode: bool = True) -> FusionTask:
         """Lightning switches the whole module to training mode; the encoders stay in eval."""
@@ -96,16 +95,12 @@ class FusionTask(L.LightningModule):
             losses.append(loss)
         return torch.stack(losses).mean(), reconstructions
 
-    def training_step(self, batch, batch_index: int) -> torch.Tensor | None:
-        if _batch_size(batch) < MIN_BATCH:
-            return None  # skipped, as in the encoder's training
-        total, _ = self._loss(batch)
-        self.log("train_loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=_batch_size(batch))
-        return total
+    def training_loss(self, batch) -> torch.Tensor:
+        return self._loss(batch)[0]
 
     def validation_step(self, batch, batch_index: int) -> None:
         total, reconstructions = self._loss(batch)
-        size = _batch_size(batch)
+        size = batch_size(batch)
         self.log("val_loss", total, batch_size=size, sync_dist=True)
         for name, reconstruction in reconstructions.items():
             part = batch[name]
@@ -113,13 +108,6 @@ class FusionTask(L.LightningModule):
             self.log(f"val_center_mae_{name}", error, batch_size=size, sync_dist=True)
             if name == self.time_axis:
                 self.log(VALIDATION_METRIC, error, prog_bar=True, batch_size=size, sync_dist=True)
-
-    def configure_optimizers(self):
-        return optimizers_for(self.fusion.parameters(), self.config)
-
-
-def _batch_size(batch) -> int:
-    return next(iter(batch.values()))["values"].shape[0]
 
 
 def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dict[str, Path]:
@@ -168,7 +156,7 @@ def train_fusion(
     runs: Path | None = Path("runs"),
     encoders: dict[str, Path] | None = None,
     modalities: Sequence[str] | None = None,
-    preset: FusionPreset = FusionPreset(),
+    preset: FusionPreset = FUSION_PRESETS["paper"],
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
@@ -214,7 +202,7 @@ def train_fusion(
         halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
         fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
         sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
-        split, train, val, test = site_datasets(sources, sampling, config)
+        split, train, val, test = block_datasets(sources, sampling, config)
         config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)

@@ -18,7 +18,8 @@ import xarray as xr
 
 from cae.data import demo_cube_path, demo_label_path
 from cae.demo import install_shipped_model
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.evaluation.probe import ProbeOptions, run_probe
 from cae.evaluation.probe_report import verdict
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
-from cae.training import train_encoder
+from cae.training.encoder import train_encoder
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from cae.cube.io import write_cube
-from cae.plugins import installed_modalities
+from cae.plugins.manager import installed_modalities
 
 DEMO = Path(__file__).resolve().parents[1] / "core" / "data" / "demo"
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from cae.evaluation.flux import METEO_VARIABLES
+from cae.evaluation.gpp.flux import METEO_VARIABLES
 
 OUT = Path(__file__).resolve().parents[1] / "core" / "data" / "gpp"
 #: kg C m-2 d-1 -> g C m-2 d-1; the source has 5 decimals in g C, kept exactly.

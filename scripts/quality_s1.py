@@ -15,12 +15,13 @@ from pathlib import Path
 
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.evaluation.probe import ProbeOptions
 from cae.evaluation.probe_report import probe_markdown, probe_document
 from cae.evaluation.temporal_probe import run_temporal_probe
 from cae.fusion.training import train_fusion
-from cae.training import train_encoder
+from cae.training.encoder import train_encoder
 
 
 def main() -> None:

@@ -24,14 +24,16 @@ from dataclasses import replace
 import torch
 from torch.utils.data import DataLoader
 
-from cae.autoencoder import ContextAutoencoder
+from cae.model.autoencoder import ContextAutoencoder
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
 from cae.evaluation.indices import NIR_BAND, RED_BAND, ndvi
-from cae.losses import reconstruction_loss
-from cae.modality import CENTER_DATE, CENTER_PIXEL, LossWeights
-from cae.presets import PRESETS, get_preset
-from cae.training import center_baselines, load_sources, site_band_statistics, site_datasets
+from cae.model.losses import reconstruction_loss
+from cae.geometry import CENTER_DATE, CENTER_PIXEL
+from cae.plugins.contract import LossWeights
+from cae.model.presets import PRESETS, get_preset
+from cae.training.baselines import center_baselines
+from cae.training.data import load_sources, block_band_statistics, block_datasets
 
 WIDE = {"stem_channels": 16, "block2_channels": 16, "block3_channels": 16, "token_channels": 8, "head_channels": 16,
         "reduced_token_dim": 16}
@@ -97,8 +99,8 @@ def main() -> None:
     config = demo_training_config("s2")
     preset = replace(get_preset(settings["preset"]), **settings["changes"])
     _, sources = load_sources("s2", [demo_cube_path("s2")], preset.halo)
-    split, train, val, test = site_datasets(sources, config.sampling, config)
-    means, stds = site_band_statistics(sources, split["train"], "s2")
+    split, train, val, test = block_datasets(sources, config.sampling, config)
+    means, stds = block_band_statistics(sources, split["train"], "s2")
     bands = list(next(iter(sources.values())).prepared["s2"].bands)
     model = ContextAutoencoder(len(bands), 9, 6, preset)
     model.initialise_from_data(means, stds)

@@ -25,12 +25,13 @@ import torch
 
 from cae.data import demo_cube_path, demo_label_path, demo_model_path
 from cae.demo import SHIPPED_FILES, demo_training_config
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.evaluation.probe import ProbeOptions, run_probe
 from cae.evaluation.probe_report import probe_document, probe_markdown, verdict
 from cae.evaluation.temporal_probe import run_temporal_probe
 from cae.fusion.training import train_fusion
-from cae.training import train_encoder
+from cae.training.encoder import train_encoder
 
 
 def timed(work):

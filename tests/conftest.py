@@ -9,7 +9,7 @@ import xarray as xr
 
 from cae.cube.io import open_cube
 from cae.data import demo_cube_path
-from cae.plugins import installed_modalities
+from cae.plugins.manager import installed_modalities
 
 # Wide Rich tables, so that assertions see whole names rather than wrapped pieces.
 os.environ["COLUMNS"] = "250"
@@ -42,7 +42,7 @@ def real_s2_run(tmp_path_factory):
     """The tiny S2 encoder trained with the demo's recipe on the whole real Romania cube
     (shared by the training tests and the embedding-quality bar)."""
     from cae.demo import demo_training_config
-    from cae.training import train_encoder
+    from cae.training.encoder import train_encoder
 
     run_dir = tmp_path_factory.mktemp("real_runs") / "s2"
     return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2", max_steps=REAL_S2_STEPS), progress=False)

@@ -20,10 +20,11 @@ from cae.data import demo_cube_path
 from cae.errors import InputError
 from cae.fusion.checkpoint import FUSION_KIND, FUSION_METADATA
 from cae.fusion.training import train_fusion
-from cae.hookspecs import hookimpl
-from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality
-from cae.plugins import LoadedPlugins, collect_modalities, installed_modalities, new_plugin_manager
-from cae.training import STATE_FILE, load_sources
+from cae.plugins.hookspecs import hookimpl
+from cae.plugins.contract import Band, LossWeights, ModalitySpec, PreparedModality
+from cae.plugins.manager import LoadedPlugins, collect_modalities, installed_modalities, new_plugin_manager
+from cae.training.data import load_sources
+from cae.training.run_folder import STATE_FILE
 
 
 def greenness(cube, mask_variable=None) -> PreparedModality:
@@ -50,7 +51,7 @@ def _greenness_spec(**changes) -> ModalitySpec:
 
 
 PLUGIN = """
-    from cae.hookspecs import hookimpl
+    from cae.plugins.hookspecs import hookimpl
     from test_derived_modalities import _greenness_spec
 
     @hookimpl

@@ -8,9 +8,15 @@ import pytest
 
 from cae.cli.app import run
 from cae.errors import PluginError
-from cae.hookspecs import hookimpl
-from cae.modality import Band, LossWeights, ModalitySpec
-from cae.plugins import LoadedPlugins, collect_modalities, installed_modalities, load_plugins, new_plugin_manager
+from cae.plugins.hookspecs import hookimpl
+from cae.plugins.contract import Band, LossWeights, ModalitySpec
+from cae.plugins.manager import (
+    LoadedPlugins,
+    collect_modalities,
+    installed_modalities,
+    load_plugins,
+    new_plugin_manager,
+)
 
 
 def _spec(name: str, **changes) -> ModalitySpec:
@@ -38,8 +44,8 @@ def _fake_distribution(root, package: str, module: str, source: str, entry_name:
 
 
 FAKE_PLUGIN = """
-    from cae.hookspecs import hookimpl
-    from cae.modality import Band, LossWeights, ModalitySpec
+    from cae.plugins.hookspecs import hookimpl
+    from cae.plugins.contract import Band, LossWeights, ModalitySpec
 
     @hookimpl
     def register_modalities(register):

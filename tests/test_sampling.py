@@ -7,18 +7,17 @@ import pytest
 import xarray as xr
 
 from cae.cube.prepare import prepare_modality
-from cae.modality import PreparedModality, SamplingDefaults
-from cae.sampling import (
+from cae.plugins.contract import PreparedModality, SamplingDefaults
+from cae.samples.windows import (
     PatchCutter,
     PatchIndex,
     day_numbers,
     band_fill_values,
     fill_invalid,
     inference_indices,
-    spatial_sites,
-    split_sites,
     training_indices,
 )
+from cae.samples.blocks import spatial_blocks, split_blocks
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,8 @@ def test_real_samples_have_the_documented_shapes_and_no_nan(prepared_romania, ro
         sample = cutter.cut(index)
         assert sample.values.shape == (11, 6, 15, 15) and sample.values.dtype == np.float32
         assert sample.mask.shape == (11, 15, 15) and sample.mask.dtype == bool
-        assert sample.day_gaps.shape == (10,) and (sample.day_gaps > 0).all()
-        assert sample.day_offsets[0] == 0 and sample.day_offsets[-1] == sample.day_gaps.sum()
+        assert sample.day_offsets.shape == (11,) and (np.diff(sample.day_offsets) > 0).all()
+        assert sample.day_offsets[0] == 0
         assert not np.isnan(sample.values).any()
         assert sample.mask[5, 7, 7]  # the centre pixel is valid at the centre date
 
@@ -134,18 +133,18 @@ def test_inference_can_skip_positions_whose_centre_is_invalid():
 
 
 def test_sites_split_whole_blocks_and_no_training_patch_crosses_into_another_split(prepared_romania):
-    sites = spatial_sites("romania", 100, 100, block=50)
-    assert len(sites) == 4
-    split = split_sites(sites, seed=42)
+    blocks = spatial_blocks("romania", 100, 100, block=50)
+    assert len(blocks) == 4
+    split = split_blocks(blocks, seed=42)
     assert [len(split[name]) for name in ("train", "val", "test")] == [2, 1, 1]
-    assert split == split_sites(list(reversed(sites)), seed=42)  # independent of order
+    assert split == split_blocks(list(reversed(blocks)), seed=42)  # independent of order
     owner = np.full((100, 100), "", dtype=object)
     for name, members in split.items():
-        for site in members:
-            owner[site.rows[0] : site.rows[1], site.cols[0] : site.cols[1]] = name
+        for block in members:
+            owner[block.rows[0] : block.rows[1], block.cols[0] : block.cols[1]] = name
     rng = np.random.default_rng(0)
     for name, members in split.items():
-        for site in members:
-            for index in training_indices(prepared_romania.valid.values, prepared_romania.times, SamplingDefaults(), rng, site):
+        for block in members:
+            for index in training_indices(prepared_romania.valid.values, prepared_romania.times, SamplingDefaults(), rng, block):
                 patch = owner[index.row : index.row + 15, index.col : index.col + 15]
                 assert (patch == name).all()

@@ -9,7 +9,8 @@ from cae.cube.grid import north_up
 from cae.cube.io import reading
 from cae.cube.validate import check_cube
 from cae.errors import CubeError, InputError
-from cae.modality import N_DATES, ModalitySpec, PreparedModality
+from cae.geometry import N_DATES
+from cae.plugins.contract import ModalitySpec, PreparedModality
 
 
 def invalid_from_mask_variable(cube: xr.Dataset, name: str) -> xr.DataArray:

@@ -13,8 +13,8 @@ from cae.cube.io import open_cube
 from cae.cube.prepare import align_to_dates, prepare_modality
 from cae.cube.validate import check_same_grid, variables_found
 from cae.errors import InputError
-from cae.modality import PreparedModality
-from cae.plugins import ModalityRegistry
+from cae.plugins.contract import PreparedModality
+from cae.plugins.manager import ModalityRegistry
 
 
 @dataclass(frozen=True)

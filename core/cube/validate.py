@@ -9,7 +9,8 @@ import xarray as xr
 
 from cae.cube.grid import crs_label, crs_of, same_grid
 from cae.errors import CubeError
-from cae.modality import PATCH_SIZE, ModalitySpec
+from cae.geometry import PATCH_SIZE
+from cae.plugins.contract import ModalitySpec
 
 DIMS = ("time", "y", "x")
 

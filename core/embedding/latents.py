@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cae.autoencoder import ContextAutoencoder, DenseFrameEncoder
-from cae.modality import CENTER_DATE, N_DATES
-from cae.presets import TOKEN_CELL_OFFSETS
+from cae.model.autoencoder import ContextAutoencoder, DenseFrameEncoder
+from cae.geometry import CENTER_DATE, N_DATES
+from cae.model.presets import TOKEN_CELL_OFFSETS
 
 #: Date offsets of a window around its centre date: -5..5.
 _WINDOW_DATES = torch.arange(N_DATES) - CENTER_DATE

@@ -1,6 +1,6 @@
 """How much memory one chunk of `cae embed` takes, and the chunk a device can hold.
 
-An upper estimate from the arrays `cae.embedding.run.compute_chunk` allocates, per modality:
+An upper estimate from the arrays `cae.embedding.compute.compute_chunk` allocates, per modality:
 the chunk's input with its halo of dates and pixels (values, mask, the filled copy), one
 token per date and pixel of the chunk (the fast path keeps them all), the dense frame
 encoder's feature maps of one date, the latents; then the fused embedding and the output
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cae.modality import CENTER_DATE
+from cae.geometry import CENTER_DATE
 
 BYTES = 4  # float32
 SAFETY = 2.0

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from cae import __version__
+from cae.embedding.inputs import fusion_of, stack_of
+from cae.embedding.job import FEATURE_DIM, EmbedPlan
 from cae.errors import InputError
 
 #: Inside a partial store: one empty file per finished chunk.
@@ -134,3 +137,81 @@ def publish(partial: Path, out: Path) -> None:
     if previous.exists():
         shutil.rmtree(previous)
 
+
+def open_store(path: Path) -> xr.Dataset:
+    """A finished embedding store, lazily, with its CRS; refuses anything `cae embed` did not write."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no embedding store at {path}")
+    try:
+        dataset = xr.open_zarr(path, consolidated=False, decode_coords="all")
+    except Exception as error:
+        raise InputError(f"cannot read the embedding store {path}: {error}") from error
+    if "embedding" not in dataset or dataset["embedding"].dims != (FEATURE_DIM, "time", "y", "x"):
+        raise InputError(f"{path} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
+    return dataset
+
+
+def template(plan_: EmbedPlan):
+    """The output Dataset's layout: lazy empty arrays, coordinates, CRS and provenance."""
+    import dask.array as da
+
+    from cae.cube.grid import crs_of, with_crs
+    from cae.cube.io import open_cube
+
+    job = plan_.job
+    stack, fusion = stack_of(job), fusion_of(job)
+    reference = stack.reference.valid
+    n_times, height, width = plan_.shape
+    features = fusion.model.preset.embedding_dim
+    chunks = plan_.chunk_shape
+    dataset = xr.Dataset(
+        {
+            "embedding": (
+                (FEATURE_DIM, "time", "y", "x"),
+                da.full((features, n_times, height, width), np.nan, dtype=np.float32, chunks=(features, *chunks)),
+                {"long_name": "fused context-aware embedding", "units": "1"},
+            ),
+            "contributors": (
+                ("time", "y", "x"),
+                da.zeros((n_times, height, width), dtype=np.uint8, chunks=chunks),
+                {
+                    "long_name": "modalities that contributed to the embedding (bit flags; 0: no embedding)",
+                    "flag_masks": [1 << bit for bit in range(len(fusion.model.modalities))],
+                    "flag_meanings": " ".join(fusion.model.modalities),
+                },
+            ),
+        },
+        coords={FEATURE_DIM: np.arange(features), "time": reference["time"].values, "y": reference["y"].values, "x": reference["x"].values},
+    )
+    dataset.attrs = {
+        "title": "cae embedding",
+        "cae_version": __version__,
+        RUN_ATTR: run_record(plan_),
+        "models": {
+            "fusion_sha256": fusion.metadata["weights_sha256"],
+            "encoders": {
+                name: {key: fusion.metadata["encoders"][name][key] for key in ("weights_sha256", "plugin", "preset", "bands")}
+                for name in fusion.model.modalities
+            },
+        },
+        "inputs": list(job.cubes),
+        "embedded_pixel_dates": plan_.centres,
+    }
+    crs = crs_of(open_cube(job.cubes[0]))
+    return with_crs(dataset, crs) if crs is not None else dataset
+
+
+def run_record(plan_: EmbedPlan) -> dict[str, Any]:
+    """What makes two runs produce the same store: a partial store resumes only the same run."""
+    job = plan_.job
+    fusion = fusion_of(job)
+    return {
+        "model": job.model,
+        "fusion_sha256": fusion.metadata["weights_sha256"],
+        "input_fingerprint": job.inputs_fingerprint,
+        "path": "naive" if job.naive else "fast",
+        "precision": job.precision,
+        "shape": list(plan_.shape),
+        "chunks": [chunk.name for chunk in plan_.chunks],
+    }

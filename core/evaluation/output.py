@@ -1,22 +1,18 @@
 """Writing evaluation results so that a reader never finds them half-written.
 
-A results folder is filled beside its destination and renamed into place when complete;
-single files are written atomically (`cae.checkpoint.atomic_write_bytes`). Figures are
-drawn with matplotlib's non-interactive backend.
+A results folder is filled beside its destination and renamed into place when complete
+(`cae.atomic`); the checks come first, before any work.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cae.checkpoint import check_writable
+from cae.atomic import staged
 from cae.errors import InputError
-from cae.outputs import check_apart
+from cae.outputs import check_apart, check_writable
 
 
 def check_output_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
@@ -32,30 +28,8 @@ def check_output_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = (
 def staged_folder(out: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Iterator[Path]:
     """A fresh folder to write into; it becomes `out` only if the block completes."""
     check_output_folder(out, overwrite, inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
-    staging.chmod(0o755)  # mkdtemp makes it private; the results are not
-    try:
+    with staged(out, folder=True) as staging:
         yield staging
-        previous = out.with_name(f".{out.name}.replaced")
-        if out.exists():
-            os.replace(out, previous)
-        os.replace(staging, out)
-        if previous.exists():
-            shutil.rmtree(previous)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cae.evaluation.output import markdown_table, number, pyplot
+from cae.evaluation.output import markdown_table, number
+from cae.plots import pyplot, save_figure
 from cae.evaluation.probe import ProbeResult
 from cae.evaluation.temporal_probe import TemporalProbeResult
 
@@ -143,8 +144,7 @@ def plot_scatter(result: ProbeResult, path: Path) -> Path:
         axis.set_title(f"{name}, {FIGURE_MODEL}: {metric} {result.scores[name, FIGURE_MODEL][metric]:.3f}")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
     return path
 
 
@@ -165,8 +165,7 @@ def plot_maps(result: ProbeResult, path: Path) -> Path:
         axis.set_xlabel("label column")
         axis.set_ylabel("label row")
     figure.colorbar(shown, ax=list(axes), shrink=0.8)
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
     return path
 
 
@@ -189,6 +188,5 @@ def plot_series(result: TemporalProbeResult, path: Path, pixels: int = 3) -> Pat
     axes[0, 0].legend(fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
     return path

@@ -2,8 +2,8 @@
 
 A latent is only worth its size if it beats a linear code of the same size. PCA with as
 many components as the encoder's latent is fitted on the encoder's own training samples
-(the patches of its first training epoch, from its training sites) and both reconstruct
-the same held-out patches: the test sites the training run recorded, as inference sees
+(the patches of its first training epoch, from its training blocks) and both reconstruct
+the same held-out patches: the test blocks the training run recorded, as inference sees
 them (11 consecutive dates around each valid centre). A third row predicts every value
 of a patch as its band mean, the floor below which a model has learnt nothing.
 
@@ -49,53 +49,53 @@ def encoders_in(model: Path) -> dict[str, Path]:
 
 
 def training_split(metadata: dict[str, Any], halo: int):
-    """The encoder's training sources and site split, rebuilt exactly as training made them."""
-    from cae.sampling import Site
-    from cae.training import data_fingerprint, load_sources
+    """The encoder's training sources and block split, rebuilt exactly as training made them."""
+    from cae.samples.blocks import SpatialBlock
+    from cae.training.data import data_fingerprint, load_sources, recorded_blocks
 
     cubes = metadata["data"]["cubes"]
     gone = [path for path in cubes if not Path(path).exists()]
     if gone:
         raise InputError(
             f"the training cubes of the {metadata['modality']} encoder are gone ({', '.join(gone)}): "
-            "its held-out sites and the PCA's training split come from them"
+            "its held-out blocks and the PCA's training split come from them"
         )
     _, sources = load_sources(metadata["modality"], cubes, halo, metadata["fill_values"])
     if data_fingerprint(sources) != metadata["data"]["fingerprint"]:
         raise InputError(
             f"the training cubes of the {metadata['modality']} encoder changed since it was trained "
-            "(their fingerprint differs), so its held-out sites are no longer known"
+            "(their fingerprint differs), so its held-out blocks are no longer known"
         )
     # The split as the run recorded it (the data is the same: its fingerprint matches), so a
-    # change in how cae splits never moves an existing encoder's held-out sites.
-    split = {name: [Site.parse(text) for text in sites] for name, sites in metadata["data"]["sites"].items()}
+    # change in how cae splits never moves an existing encoder's held-out blocks.
+    split = {name: [SpatialBlock.parse(text) for text in blocks] for name, blocks in recorded_blocks(metadata).items()}
     return sources, split
 
 
 def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, cubes: list[Path] | None):
-    """Held-out positions: the recorded test sites of training cubes, all of any other cube."""
+    """Held-out positions: the recorded test blocks of training cubes, all of any other cube."""
     from cae.checkpoint import check_encoder_input
-    from cae.patches import held_out_positions
-    from cae.sampling import spatial_sites
-    from cae.training import load_sources
+    from cae.samples.datasets import held_out_positions
+    from cae.samples.blocks import spatial_blocks
+    from cae.training.data import load_sources
 
     spacing = metadata["training"]["test_spacing"]
     trained_on = {str(Path(path).resolve()): Path(path).name for path in metadata["data"]["cubes"]}
     if cubes is None:
-        return held_out_positions(sources, split["test"], spacing), [site.name for site in split["test"]]
+        return held_out_positions(sources, split["test"], spacing), [block.name for block in split["test"]]
     positions, names = [], []
     for cube in cubes:
         if str(Path(cube).resolve()) in trained_on:
-            sites = [site for site in split["test"] if site.cube == trained_on[str(Path(cube).resolve())]]
-            positions += held_out_positions(sources, sites, spacing)
+            blocks = [block for block in split["test"] if block.cube == trained_on[str(Path(cube).resolve())]]
+            positions += held_out_positions(sources, blocks, spacing)
         else:
             _, other = load_sources(metadata["modality"], [cube], halo, metadata["fill_values"])
             source = next(iter(other.values()))
             check_encoder_input(metadata, source.prepared[metadata["modality"]])
             height, width = source.valid.shape[1:]
-            sites = spatial_sites(source.name, height, width, max(height, width))
-            positions += held_out_positions(other, sites, spacing)
-        names += [site.name for site in sites]
+            blocks = spatial_blocks(source.name, height, width, max(height, width))
+            positions += held_out_positions(other, blocks, spacing)
+        names += [block.name for block in blocks]
     return positions, names
 
 
@@ -103,8 +103,8 @@ def fit_pca(metadata: dict[str, Any], sources, split, max_samples: int):
     """PCA with the latent's size, fitted on the encoder's first-epoch training patches."""
     from sklearn.decomposition import PCA
 
-    from cae.modality import SamplingDefaults
-    from cae.patches import RedrawnPatchDataset
+    from cae.plugins.contract import SamplingDefaults
+    from cae.samples.datasets import RedrawnPatchDataset
 
     seed = metadata["training"]["seed"]
     train = RedrawnPatchDataset(sources, split["train"], SamplingDefaults(**metadata["sampling"]), seed)
@@ -124,8 +124,8 @@ class Scores:
         self.center, self.angle, self.similarity, self.frames, self.samples = 0.0, 0.0, 0.0, 0, 0
 
     def add(self, reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
-        from cae.losses import spectral_angle, ssim_loss
-        from cae.modality import CENTER_DATE, CENTER_PIXEL
+        from cae.model.losses import spectral_angle, ssim_loss
+        from cae.geometry import CENTER_DATE, CENTER_PIXEL
 
         at = (slice(None), slice(CENTER_DATE, CENTER_DATE + 1), slice(None),
               slice(CENTER_PIXEL, CENTER_PIXEL + 1), slice(CENTER_PIXEL, CENTER_PIXEL + 1))
@@ -156,15 +156,16 @@ def evaluate_encoder(
     from torch.utils.data import DataLoader
 
     from cae.checkpoint import load_encoder
-    from cae.patches import PatchDataset
-    from cae.presets import AutoencoderPreset
+    from cae.model.losses import patch_band_means
+    from cae.samples.datasets import PatchDataset
+    from cae.model.presets import AutoencoderPreset
 
     checkpoint = load_encoder(run_dir, device=device)
     metadata = checkpoint.metadata
     modality = metadata["modality"]
     halo = AutoencoderPreset.from_dict(metadata["preset"]).halo
     sources, split = training_split(metadata, halo)
-    positions, sites = _evaluation_positions(metadata, halo, sources, split, cubes)
+    positions, blocks = _evaluation_positions(metadata, halo, sources, split, cubes)
     if not positions:
         raise InputError(f"no held-out patch with a valid centre to evaluate the {modality} encoder on")
     pca, fitted_on = fit_pca(metadata, sources, split, max_pca_samples)
@@ -180,9 +181,7 @@ def evaluate_encoder(
             reconstruction, _ = checkpoint.model(batch["values"].to(device), batch["day_offsets"].to(device))
             flat = target.flatten(1)  # (B, N)
             linear = ((flat - mean) @ components.T @ components + mean).reshape(target.shape)
-            weights = mask[:, :, None].float()  # (B, 11, 1, 15, 15)
-            band_mean = (target * weights).sum((1, 3, 4)) / weights.sum((1, 3, 4)).clamp(min=1)  # (B, C)
-            flat_mean = band_mean[:, None, :, None, None].expand_as(target)
+            flat_mean = patch_band_means(target, mask)[:, None, :, None, None].expand_as(target)
             for method, values in (("autoencoder", reconstruction.float()), ("pca", linear), ("patch_mean", flat_mean)):
                 scores[method].add(values, target, mask)
             done += target.shape[0]
@@ -195,12 +194,12 @@ def evaluate_encoder(
         "preset": metadata["preset"]["name"],
         "latent_dim": metadata["latent_dim"],
         "weights_sha256": metadata["weights_sha256"],
-        "evaluated_on": {"cubes": [str(path) for path in cubes] if cubes else metadata["data"]["cubes"], "sites": sites},
+        "evaluated_on": {"cubes": [str(path) for path in cubes] if cubes else metadata["data"]["cubes"], "blocks": blocks},
         "samples": len(positions),
         "pca": {
             "components": int(pca.n_components_),
             "fitted_on_patches": fitted_on,
-            "training_sites": [site.name for site in split["train"]],
+            "training_blocks": [block.name for block in split["train"]],
             "explained_variance_ratio": float(pca.explained_variance_ratio_.sum()),
         },
         "scores": {method: scores[method].result(bands) for method in METHODS},
@@ -217,7 +216,7 @@ def reconstruction_report(
     """The reconstruction report of every encoder in `model` (a run folder or a folder of runs)."""
     from cae import __version__
     from cae.checkpoint import git_revision
-    from cae.training import resolve_device
+    from cae.training.device import resolve_device
 
     device = resolve_device(device)
     modalities = {}
@@ -244,7 +243,7 @@ def markdown(report: dict[str, Any]) -> str:
         pca = result["pca"]
         lines += [
             "", f"## {modality}", "",
-            f"{result['samples']} held-out patches of {len(result['evaluated_on']['sites'])} site(s); latent size "
+            f"{result['samples']} held-out patches of {len(result['evaluated_on']['blocks'])} block(s); latent size "
             f"{result['latent_dim']}; PCA of {pca['components']} components fitted on {pca['fitted_on_patches']} "
             f"training patches (explains {pca['explained_variance_ratio']:.1%} of their variance).", "",
             markdown_table(
@@ -275,7 +274,7 @@ def report_inputs(model: Path, cubes: Sequence[Path] | None) -> list[Path]:
 def check_report_absent(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuse to write into an input, to replace a report in `out` unless asked, or to start
     work that cannot be written."""
-    from cae.checkpoint import check_writable
+    from cae.outputs import check_writable
     from cae.outputs import check_apart
 
     check_apart({"--out": out}, inputs)
@@ -289,10 +288,10 @@ def write_reconstruction_report(
     report: dict[str, Any], out: Path, overwrite: bool = False, inputs: Sequence[Path] = ()
 ) -> tuple[Path, Path]:
     """reconstruction.json and reconstruction.md in `out`, each written atomically."""
-    from cae.checkpoint import atomic_write_bytes
+    from cae.atomic import write_bytes
 
     check_report_absent(out, overwrite, inputs)
     paths = report_paths(out)
-    atomic_write_bytes(paths[0], (json.dumps(report, indent=2) + "\n").encode())
-    atomic_write_bytes(paths[1], markdown(report).encode())
+    write_bytes(paths[0], (json.dumps(report, indent=2) + "\n").encode())
+    write_bytes(paths[1], markdown(report).encode())
     return paths

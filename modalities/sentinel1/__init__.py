@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cae.hookspecs import hookimpl
-from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality, SamplingDefaults
+from cae import Band, LossWeights, ModalitySpec, PreparedModality, SamplingDefaults, hookimpl
 
 BANDS = (
     Band("VV", "linear power or dB (attrs units)", optional=True, description="co-polarised backscatter"),

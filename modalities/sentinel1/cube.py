@@ -18,7 +18,7 @@ import xarray as xr
 
 from cae.cube.grid import with_crs
 from cae.errors import InputError
-from cae.modality import ModalitySpec
+from cae.plugins.contract import ModalitySpec
 
 #: Files store dB x 10 as integers.
 DB_SCALE = 0.1

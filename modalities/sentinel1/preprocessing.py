@@ -12,7 +12,7 @@ import xarray as xr
 from cae.cube.prepare import invalid_from_mask_variable
 from cae.cube.values import summarise
 from cae.errors import CubeError
-from cae.modality import ModalitySpec, PreparedModality
+from cae.plugins.contract import ModalitySpec, PreparedModality
 
 DB_RANGE = (-30.0, 5.0)
 ROLLING_ACQUISITIONS = 3

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cae.hookspecs import hookimpl
-from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality
+from cae import Band, LossWeights, ModalitySpec, PreparedModality, hookimpl
 
 #: The paper's ten bands; B02 B03 B04 B08 (true colour and near infrared) are required,
 #: the others are used when a cube has them (the bundled real cube has B8A and B11 only).

@@ -18,7 +18,7 @@ import xarray as xr
 from cae.cube.grid import crs_of, resolution_of, with_crs
 from cae.cube.io import open_cube
 from cae.errors import InputError
-from cae.modality import ModalitySpec
+from cae.plugins.contract import ModalitySpec
 from cae.modalities.sentinel2.preprocessing import SCENE_CLASSIFICATION
 
 #: L2A digital numbers -> surface reflectance (processing baselines before 04.00: no offset).

@@ -10,7 +10,7 @@ import xarray as xr
 from cae.cube.prepare import invalid_from_mask_variable
 from cae.cube.values import summarise
 from cae.errors import CubeError, DataWarning
-from cae.modality import ModalitySpec, PreparedModality
+from cae.plugins.contract import ModalitySpec, PreparedModality
 
 #: L2A scene classes that make a pixel unusable (DESIGN 2): no data, saturated or defective,
 #: cloud shadow, cloud medium and high probability, thin cirrus.

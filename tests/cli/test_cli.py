@@ -101,7 +101,7 @@ def test_demo_train_trains_from_scratch_and_max_steps_needs_it(tmp_path, capsys,
         asked.update(modality=modality, steps=config.max_steps, out=out)
         raise cae.errors.InputError("stopped here by the test")
 
-    monkeypatch.setattr("cae.training.train_encoder", train_encoder)
+    monkeypatch.setattr("cae.training.encoder.train_encoder", train_encoder)
     assert run(["demo", "--out", str(tmp_path / "demo"), "--train", "--max-steps", "9"]) == 2
     assert asked == {"modality": "s2", "steps": 9, "out": tmp_path / "demo" / "runs" / "s2"}
     assert not (tmp_path / "demo" / "runs" / "s2").exists()  # nothing shipped was copied

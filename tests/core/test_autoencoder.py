@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from cae.autoencoder import ContextAutoencoder
-from cae.modality import CENTER_DATE
-from cae.presets import PRESETS, AutoencoderPreset, get_preset
+from cae.model.autoencoder import ContextAutoencoder
+from cae.geometry import CENTER_DATE
+from cae.model.presets import PRESETS, AutoencoderPreset, get_preset
 
 # (bands, latent size d, temporal reduction R) of the built-in modalities.
 S2 = (10, 9, 6)

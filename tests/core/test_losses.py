@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cae.losses import (
+from cae.model.losses import (
     LossWeights,
     center_mae,
     context_weights,

@@ -15,7 +15,11 @@ from cae.cli.app import run
 from cae.data import demo_cube_path
 from cae.demo import DEMO_LOSS_WEIGHTS, demo_training_config
 from cae.errors import InputError
-from cae.training import STATE_FILE, TrainConfig, beats_patch_mean, fitted_to_run, optimizers_for, train_encoder
+from cae.training.baselines import beats_patch_mean
+from cae.training.config import TrainConfig, fitted_to_run
+from cae.training.encoder import train_encoder
+from cae.training.engine import optimizers_for
+from cae.training.run_folder import STATE_FILE
 from cae_testing import synthetic_cube
 
 #: Steps of the S1 real-data run below (the demo trains for 1,500; the suite has a time budget).
@@ -75,8 +79,8 @@ def test_checkpoint_describes_itself(s2_run):
     assert epochs == list(range(len(epochs))) and len(epochs) >= 2
     assert all(record["train_loss"] > 0 for record in metadata["metrics"][:-1])  # the last may stop mid-epoch
     assert metadata["best"]["val_center_mae"] == min(r["val_center_mae"] for r in metadata["metrics"])
-    sites = metadata["data"]["sites"]
-    assert not set(sites["train"]) & (set(sites["val"]) | set(sites["test"]))
+    blocks = metadata["data"]["blocks"]
+    assert not set(blocks["train"]) & (set(blocks["val"]) | set(blocks["test"]))
     assert (s2_run.run_dir / CURVE_FILE).stat().st_size > 1000
 
 
@@ -165,7 +169,8 @@ def test_train_command_refuses_bad_loss_weights(text, tmp_path, capsys):
 
 
 def test_warm_up_then_plateau_reductions_are_kept():
-    from cae.training import TrainConfig, optimizers_for
+    from cae.training.config import TrainConfig
+    from cae.training.engine import optimizers_for
 
     parameter = torch.nn.Parameter(torch.zeros(2))
     [optimizer], [warmup, plateau] = optimizers_for([parameter], TrainConfig(learning_rate=1e-3, warmup_steps=4, plateau_patience=0))

@@ -20,11 +20,12 @@ from cae.data import demo_cube_path
 from cae.demo import demo_training_config
 from cae.embedding import store
 from cae.embedding.latents import naive_latents, shared_latents
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.errors import InputError
 from cae.fusion.training import train_fusion
-from cae.presets import PRESETS
-from cae.training import train_encoder
+from cae.model.presets import PRESETS
+from cae.training.encoder import train_encoder
 
 #: Small chunks, so that a crop of the demo cube spans many of them (and their halos).
 OPTIONS = EmbedOptions(device="cpu", chunk=16, chunk_dates=12, batch_size=256)
@@ -60,7 +61,7 @@ def dense_model(tmp_path_factory):
 
 def test_shared_latents_equal_the_per_window_encoder_for_both_structures():
     """Both frame encoders, with and without the centre path (the paper's architecture)."""
-    from cae.autoencoder import ContextAutoencoder
+    from cae.model.autoencoder import ContextAutoencoder
 
     values = torch.rand(20, 6, 40, 40)
     days = torch.cumsum(torch.randint(1, 10, (20,)), 0)

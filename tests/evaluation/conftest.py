@@ -12,9 +12,10 @@ import torch
 from cae.cube.io import open_cube, write_cube
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.fusion.training import train_fusion
-from cae.training import train_encoder
+from cae.training.encoder import train_encoder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +30,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def training_cube(tmp_path_factory):
     """All 140 dates of the 48 x 48 pixel north-west corner of the real Romania cube: four
-    sites of 24 x 24 pixels, small enough that validation and test scoring stay quick."""
+    blocks of 24 x 24 pixels, small enough that validation and test scoring stay quick."""
     path = tmp_path_factory.mktemp("cube") / "romania_northwest.zarr"
     write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48)), path)
     return path

@@ -18,7 +18,8 @@ import pytest
 from cae.cube.io import open_cube, write_cube
 from cae.data import demo_cube_path, demo_label_path
 from cae.demo import install_shipped_model
-from cae.embedding.run import EmbedOptions, embed
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
 from cae.evaluation.probe import ProbeOptions, run_probe
 from cae.evaluation.probe_report import verdict
 from cae.evaluation.temporal_probe import run_temporal_probe

@@ -18,15 +18,22 @@ import pytest
 
 from cae.cli.app import run
 from cae.errors import InputError
-from cae.evaluation.features import read_feature_table, table_input_sets
-from cae.evaluation.flux import METEO_VARIABLES, bundled_flux_dir, read_site, read_sites
-from cae.evaluation.gpp import DESCRIPTIONS, GppConfig, Rows, evaluate_gpp, load_sites, validation_tail
-from cae.evaluation.gpp_report import COLOURS, markdown, plain, plot_scatter, plot_series, report_document
-from cae.evaluation.head import HEADS, fit_head, predict_head
+from cae.evaluation.gpp.features import read_feature_table, table_input_sets
+from cae.evaluation.gpp.flux import METEO_VARIABLES, bundled_flux_dir, read_site, read_sites
+from cae.evaluation.gpp.evaluate import (
+    DESCRIPTIONS,
+    GppConfig,
+    Rows,
+    evaluate_gpp,
+    load_sites,
+    validation_tail,
+)
+from cae.evaluation.gpp.report import COLOURS, markdown, plain, plot_scatter, plot_series, report_document
+from cae.evaluation.gpp.head import HEAD_PRESETS, fit_head, predict_head
 
 SITES = ["BE-Vie", "DE-Tha", "FR-Hes"]
 FAST = ["--head", "small", "--steps", "3", "--device", "cpu"]
-TINY_HEAD = dataclasses.replace(HEADS["small"], name="tiny", d_model=16, heads=2, layers=1, feedforward=32, warmup_steps=5,
+TINY_HEAD = dataclasses.replace(HEAD_PRESETS["small"], name="tiny", d_model=16, heads=2, layers=1, feedforward=32, warmup_steps=5,
                                 steps=3)
 
 
@@ -156,7 +163,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, argume
 # --- training sized in steps ---------------------------------------------------------------
 
 #: The small head's schedule (min_steps 300, checks every 100 steps) at a size one CPU thread trains in seconds.
-SIZED_HEAD = dataclasses.replace(HEADS["small"], name="tiny", d_model=16, heads=2, layers=1, feedforward=32, steps=400)
+SIZED_HEAD = dataclasses.replace(HEAD_PRESETS["small"], name="tiny", d_model=16, heads=2, layers=1, feedforward=32, steps=400)
 
 
 def seasonal_table(sites: list[str], every: int = 7) -> dict[str, pd.DataFrame]:
@@ -186,7 +193,7 @@ def test_a_real_signal_at_two_towers_is_learnt_in_enough_steps():
 
     fold, scores = temporal(SIZED_HEAD)
     training = fold["heads"]["features"]
-    assert training["steps"] >= HEADS["small"].min_steps == 300  # however few the windows: ~1700 here
+    assert training["steps"] >= HEAD_PRESETS["small"].min_steps == 300  # however few the windows: ~1700 here
     assert training["validation_windows"] > 300 and training["validation_l1"] is not None
     features, climatology = scores["features"]["overall"], scores["climatology"]["overall"]
     assert features["n"] > 600  # 2020 at both sites

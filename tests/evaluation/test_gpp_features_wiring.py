@@ -20,7 +20,7 @@ import xarray as xr
 from pyproj import Transformer
 
 from cae.cli.app import run
-from cae.evaluation.flux import bundled_flux_dir
+from cae.evaluation.gpp.flux import bundled_flux_dir
 
 #: Pixel (row, column) of the corner each tower is moved onto, and the footprint radius (m).
 PLACES = {"BE-Vie": (10, 10), "FR-Hes": (12, 13)}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cae.evaluation.metrics import scores, scores_by_site
+from cae.evaluation.gpp.metrics import scores, scores_by_site
 
 
 def test_scores_equal_hand_computed_values():

@@ -1,4 +1,4 @@
-"""`cae evaluate reconstruction`: the encoder against PCA on the sites its training held out."""
+"""`cae evaluate reconstruction`: the encoder against PCA on the blocks its training held out."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from cae.checkpoint import read_metadata
 from cae.cli.app import run
 from cae.evaluation.reconstruction import Scores, training_split, fit_pca
-from cae.modality import SamplingDefaults
-from cae.patches import RedrawnPatchDataset
-from cae.presets import AutoencoderPreset
+from cae.plugins.contract import SamplingDefaults
+from cae.samples.datasets import RedrawnPatchDataset
+from cae.model.presets import AutoencoderPreset
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +27,20 @@ def test_the_encoder_is_scored_on_its_recorded_test_sites_as_training_scored_it(
     _, document = report
     metadata = read_metadata(runs / "s2")
     (result,) = document["modalities"].values()
-    assert result["evaluated_on"]["sites"] == metadata["data"]["sites"]["test"]
+    assert result["evaluated_on"]["blocks"] == metadata["data"]["blocks"]["test"]
     # The same held-out patches as training's own test scoring, so the same numbers.
     assert result["samples"] == metadata["test"]["samples"]
     assert result["scores"]["autoencoder"]["center_mae"] == pytest.approx(metadata["test"]["center_mae"], rel=1e-4)
     assert result["scores"]["patch_mean"]["center_mae"] == pytest.approx(metadata["test"]["patch_mean_center_mae"], rel=1e-4)
 
 
-def test_pca_has_the_latent_size_and_is_fitted_on_training_sites_only(runs, report):
+def test_pca_has_the_latent_size_and_is_fitted_on_training_blocks_only(runs, report):
     _, document = report
     metadata = read_metadata(runs / "s2")
     result = document["modalities"]["s2"]
     assert result["pca"]["components"] == metadata["latent_dim"] == 9
-    assert result["pca"]["training_sites"] == metadata["data"]["sites"]["train"]
-    assert not set(result["pca"]["training_sites"]) & set(result["evaluated_on"]["sites"])
+    assert result["pca"]["training_blocks"] == metadata["data"]["blocks"]["train"]
+    assert not set(result["pca"]["training_blocks"]) & set(result["evaluated_on"]["blocks"])
     sources, split = training_split(metadata, AutoencoderPreset.from_dict(metadata["preset"]).halo)
     pca, fitted_on = fit_pca(metadata, sources, split, max_samples=10_000)
     train = RedrawnPatchDataset(sources, split["train"], SamplingDefaults(**metadata["sampling"]), metadata["training"]["seed"])
@@ -49,7 +49,7 @@ def test_pca_has_the_latent_size_and_is_fitted_on_training_sites_only(runs, repo
     np.testing.assert_allclose(pca.mean_, patches.mean(0), atol=1e-5)
     test = RedrawnPatchDataset(sources, split["test"], SamplingDefaults(**metadata["sampling"]), 0)
     test_mean = np.stack([test[i]["s2"]["target"].numpy().ravel() for i in range(len(test))]).mean(0)
-    assert np.abs(pca.mean_ - test_mean).max() > 1e-3  # what fitting on the test sites would have given
+    assert np.abs(pca.mean_ - test_mean).max() > 1e-3  # what fitting on the test blocks would have given
 
 
 def test_the_markdown_shows_every_method(report):
@@ -80,7 +80,7 @@ def test_a_cube_it_never_saw_is_evaluated_whole(runs, crop_cube, tmp_path, capsy
     assert run(["evaluate", "reconstruction", "--model", str(runs / "s2"), "--cube", str(crop_cube),
                 "--out", str(tmp_path), "--device", "cpu"]) == 0
     result = json.loads((tmp_path / "reconstruction.json").read_text())["modalities"]["s2"]
-    assert result["evaluated_on"]["sites"] == ["romania_southeast.zarr[0:24, 0:24]"]
+    assert result["evaluated_on"]["blocks"] == ["romania_southeast.zarr[0:24, 0:24]"]
     assert result["samples"] > 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "PCA, 9 components" in printed and "autoencoder" in printed and "patch mean" in printed

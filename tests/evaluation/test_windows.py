@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cae.evaluation.windows import DailySeries, JoinedSeries
+from cae.evaluation.gpp.windows import DailySeries, JoinedSeries
 
 DAYS = pd.date_range("2019-01-01", periods=300, freq="D")
 

@@ -19,8 +19,8 @@ from cae.errors import InputError
 from cae.fusion.checkpoint import FUSION_METADATA, load_fusion
 from cae.fusion.model import FusionModel
 from cae.fusion.training import FusionTask, train_fusion
-from cae.plugins import installed_modalities
-from cae.training import train_encoder
+from cae.plugins.manager import installed_modalities
+from cae.training.encoder import train_encoder
 
 STEPS = 12
 
@@ -113,8 +113,8 @@ def test_a_missing_modality_has_no_influence_on_the_embedding():
 INDEX_PLUGIN = '''
     import numpy as np
     import xarray as xr
-    from cae.hookspecs import hookimpl
-    from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality
+    from cae.plugins.hookspecs import hookimpl
+    from cae.plugins.contract import Band, LossWeights, ModalitySpec, PreparedModality
 
     def preprocess(cube, mask_variable=None):
         nir, red = cube["B08"], cube["B04"]

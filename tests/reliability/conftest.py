@@ -14,7 +14,7 @@ from cae.cube.io import open_cube, write_cube
 from cae.data import demo_cube_path
 from cae.demo import demo_training_config
 from cae.fusion.training import train_fusion
-from cae.training import train_encoder
+from cae.training.encoder import train_encoder
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ from test_faults import fails_cleanly
 
 from cae.cli.app import run
 from cae.embedding import memory
-from cae.embedding.run import AUTO, EmbedOptions, embed, plan
+from cae.embedding.job import AUTO, EmbedOptions
+from cae.embedding.plan import plan
+from cae.embedding.run import embed
 
 
 def test_largest_chunk_finds_the_boundary():
@@ -57,9 +59,9 @@ def test_chunk_auto_fills_a_share_of_the_free_memory_and_embeds_the_same(real_cr
 
 
 def _encoders(job):
-    from cae.embedding.run import _fusion
+    from cae.embedding.inputs import fusion_of
 
-    fusion = _fusion(job.model, job.device)
+    fusion = fusion_of(job)
     return {name: checkpoint.model for name, checkpoint in fusion.encoders.items()}
 
 

@@ -59,7 +59,7 @@ def test_train_out_naming_a_file_is_refused(real_crop, tmp_path, capsys):
 
 def test_training_keeps_stderr_free_of_other_libraries_deprecation_notices(tmp_path):
     # A real process: inside pytest, warnings are caught by pytest rather than printed. A
-    # corner of the real cube large enough to hold out validation and test sites.
+    # corner of the real cube large enough to hold out validation and test blocks.
     from cae.cube.io import open_cube, write_cube
     from cae.data import demo_cube_path
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cae.cube.grid import with_crs
 from cae.cube.prepare import prepare_modality
 from cae.errors import InputError
-from cae.plugins import installed_modalities
+from cae.plugins.manager import installed_modalities
 
 S2_BANDS = ("B02", "B03", "B04", "B08")
 

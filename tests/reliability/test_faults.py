@@ -22,9 +22,9 @@ from cae.checkpoint import METADATA_FILE, WEIGHTS_FILE, sha256_of
 from cae.cli.app import run
 from cae.cube.io import open_cube, write_cube
 from cae.cube.prepare import prepare_modality
-from cae.evaluation.features import store_features
+from cae.evaluation.gpp.features import store_features
 from cae.fusion.checkpoint import FUSION_METADATA, FUSION_WEIGHTS
-from cae.training import STATE_FILE
+from cae.training.run_folder import STATE_FILE
 
 SHORT = ["--max-steps", "2", "--batch-size", "4", "--device", "cpu"]  # fusion: no --preset, it has no encoder
 TINY = ["--preset", "tiny", *SHORT]
@@ -304,7 +304,7 @@ def _disk_full(*args, **kwargs):
 
 
 def test_disk_full_while_saving_a_checkpoint_leaves_no_half_written_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("cae.checkpoint.os.fsync", _disk_full)
+    monkeypatch.setattr("cae.atomic.os.fsync", _disk_full)
     run_dir = tmp_path / "run"
     fails_cleanly(["train", "-m", "s2", "--out", str(run_dir), *TINY], capsys, "No space left on device", "the disk is full")
     left = {path.name for path in run_dir.rglob("*")} if run_dir.exists() else set()
@@ -336,7 +336,7 @@ def test_disk_full_while_embedding_publishes_nothing_and_the_rerun_completes(rea
 
 
 def test_disk_full_while_writing_a_report_leaves_no_folder(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("cae.evaluation.gpp_report.plot_scatter", _disk_full)
+    monkeypatch.setattr("cae.evaluation.gpp.report.plot_scatter", _disk_full)
     out = tmp_path / "gpp"
     fails_cleanly(["evaluate", "gpp", "--out", str(out), "--site", "DE-Hai", "--site", "FR-Hes", "--head", "small",
                    "--steps", "1", "--device", "cpu"], capsys, "the disk is full")

@@ -34,7 +34,7 @@ from cae.cube.io import open_cube, write_cube
 from cae.data import demo_cube_path
 from cae.embedding import store
 from cae.errors import InputError
-from cae.training import STATE_FILE, check_run_dir
+from cae.training.run_folder import STATE_FILE, check_run_dir
 
 #: Kills per command: each is followed by a check of what is on disk and a rerun.
 KILLS = 3
@@ -56,7 +56,7 @@ def _cli(argv: list[str], log: str) -> None:
 def start_cae(tmp_path_factory):
     """`start_cae(argv)` -> (process running `cae ARGV`, its log file)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "lightning", "cae.cli.app", "cae.training", "cae.embedding.run", __name__])
+    context.set_forkserver_preload(["torch", "lightning", "cae.cli.app", "cae.training.encoder", "cae.embedding.run", __name__])
     logs = tmp_path_factory.mktemp("logs")
 
     def start(argv: list[str]) -> tuple[multiprocessing.Process, Path]:
@@ -110,7 +110,7 @@ def completed(start_cae, argv: list[str]) -> float:
 
 @pytest.fixture(scope="module")
 def train_cube(tmp_path_factory) -> Path:
-    """All 140 dates x 48 x 48 pixels of the real Romania S2 cube: 4 sites, 3 steps an epoch."""
+    """All 140 dates x 48 x 48 pixels of the real Romania S2 cube: 4 blocks, 3 steps an epoch."""
     path = tmp_path_factory.mktemp("train-cube") / "romania_48.zarr"
     write_cube(open_cube(demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48)), path)
     return path

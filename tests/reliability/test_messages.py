@@ -104,11 +104,13 @@ def test_a_cropped_cube_written_by_plain_to_zarr_rewrites_with_write_cube(crop, 
 
 
 def test_a_batch_of_one_is_skipped_not_a_crash(registry):
-    from cae.presets import get_preset
-    from cae.training import AutoencoderTask, TrainConfig
+    from cae.model.autoencoder import autoencoder_for
+    from cae.model.presets import get_preset
+    from cae.training.config import TrainConfig
+    from cae.training.encoder import AutoencoderTask
 
     spec = registry.spec("s2")
-    task = AutoencoderTask(spec.create_model(6, get_preset("tiny")), spec, TrainConfig(preset="tiny"))
+    task = AutoencoderTask(autoencoder_for(spec, 6, get_preset("tiny")), spec, TrainConfig(preset="tiny"))
     task.train()
     one = {"s2": {"values": torch.rand(1, 11, 6, 15, 15), "target": torch.rand(1, 11, 6, 15, 15),
                   "mask": torch.ones(1, 11, 6, 15, 15, dtype=torch.bool), "day_offsets": torch.zeros(1, 11)}}
@@ -116,14 +118,14 @@ def test_a_batch_of_one_is_skipped_not_a_crash(registry):
 
 
 def test_the_site_split_is_a_property_of_the_data_not_of_the_file_name(tmp_path):
-    from cae.training import load_sources, split_into_sites
+    from cae.training.data import load_sources, split_into_blocks
 
     cube = open_cube(demo_cube_path("s2")).isel(time=slice(0, 60), y=slice(0, 64), x=slice(0, 64))
     splits = []
     for name in ("first.zarr", "renamed_copy.zarr"):
         _, sources = load_sources("s2", [write_cube(cube, tmp_path / name)], 0)
-        splits.append({part: [(site.rows, site.cols) for site in sites]
-                       for part, sites in split_into_sites(sources, 32, 42).items()})
+        splits.append({part: [(block.rows, block.cols) for block in blocks]
+                       for part, blocks in split_into_blocks(sources, 32, 42).items()})
     assert splits[0] == splits[1]
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from cae.data import demo_label_path
-from cae.embedding.run import EmbedOptions, embed
-from cae.evaluation.flux import bundled_flux_dir
+from cae.embedding.job import EmbedOptions
+from cae.embedding.run import embed
+from cae.evaluation.gpp.flux import bundled_flux_dir
 
 from test_faults import SHORT, TINY, fails_cleanly
 

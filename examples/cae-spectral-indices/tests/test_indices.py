@@ -7,7 +7,7 @@ import xarray as xr
 from cae.cube.io import open_cube
 from cae.cube.stack import modality_of
 from cae.errors import CubeError
-from cae.plugins import installed_modalities
+from cae.plugins.manager import installed_modalities
 from cae_spectral_indices import SPEC
 from cae_spectral_indices.indices import RANGES, bands_needed, computable, compute
 
@@ -87,3 +87,10 @@ def test_an_s2_cube_without_a_modality_attribute_is_still_s2(romania):
     unlabelled = romania.copy()
     unlabelled.attrs = {}
     assert modality_of(unlabelled, installed_modalities(), "cube") == "s2"
+
+
+def test_the_modality_meets_the_cae_contract(tmp_path):
+    """cae's own contract checks, run from the plugin's suite (no checkout of cae needed)."""
+    from cae.testing import check_modality
+
+    check_modality("indices", tmp_path)

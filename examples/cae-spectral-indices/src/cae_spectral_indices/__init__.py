@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cae.hookspecs import hookimpl
-from cae.modality import Band, LossWeights, ModalitySpec, PreparedModality
+from cae import Band, LossWeights, ModalitySpec, PreparedModality, hookimpl
 
 #: The S2 bands the indices are computed from. Every index needs B04 and B08; the others
 #: add the indices that use them when a cube has them.
@@ -32,7 +31,7 @@ def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:
 
 def sample_cube() -> Path:
     """The sample cube of the source modality: indices read S2 cubes."""
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     return installed_modalities().spec(SPEC.derived_from).sample_cube()
 

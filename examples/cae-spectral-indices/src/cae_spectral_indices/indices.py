@@ -17,7 +17,7 @@ import numpy as np
 import spyndex
 import xarray as xr
 
-from cae.modality import ModalitySpec, PreparedModality
+from cae.plugins.contract import ModalitySpec, PreparedModality
 
 #: Each index and the range it is mapped from onto [0, 1]: over reflectances in [0, 1] the
 #: normalised differences span [-1, 1], kNDVI (with sigma = (N + R) / 2, it equals
@@ -105,7 +105,7 @@ def preprocess_indices(cube: xr.Dataset, spec: ModalitySpec, mask_variable: str 
     Starting from the S2 plugin's own preprocessing keeps one definition of what a clear
     pixel is (SCL, a user's mask variable) and of the reflectance checks.
     """
-    from cae.plugins import installed_modalities
+    from cae.plugins.manager import installed_modalities
 
     source = installed_modalities().spec(spec.derived_from).preprocess(cube, mask_variable=mask_variable)
     reflectance = {name: source.values.sel(band=name, drop=True) for name in source.bands}

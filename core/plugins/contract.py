@@ -16,13 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
-    from torch import nn
-
-#: A sample is `N_DATES` dates of `PATCH_SIZE` x `PATCH_SIZE` pixels around a centre.
-PATCH_SIZE = 15
-N_DATES = 11
-CENTER_PIXEL = PATCH_SIZE // 2
-CENTER_DATE = N_DATES // 2
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -127,8 +120,6 @@ class ModalitySpec:
     #: A modality aligned to the time axis is missing on dates farther than this.
     alignment_tolerance_days: float = 12.0
     build_cube: BuildCubeFunction | None = None
-    #: (n_bands, preset) -> torch module; None means the core context autoencoder.
-    model_factory: Callable[..., nn.Module] | None = None
     #: The modality whose cubes this one is computed from (e.g. spectral indices from `s2`
     #: reflectance): it reads those cubes, never claims a cube by its bands, and in fusion
     #: it is read from the same cube as its source.
@@ -149,26 +140,6 @@ class ModalitySpec:
         """The spec's bands present among `variables`, in the spec's order."""
         present = set(variables)
         return tuple(name for name in self.band_names if name in present)
-
-    def create_model(self, n_bands: int, preset: Any = None) -> nn.Module:
-        """Build this modality's torch module (lazily: torch loads only here).
-
-        `preset` is a preset name, an `AutoencoderPreset`, or None for the spec's default.
-        """
-        from cae.presets import get_preset
-
-        if preset is None or isinstance(preset, str):
-            preset = get_preset(preset or self.default_preset)
-        if self.model_factory is not None:
-            return self.model_factory(n_bands, preset)
-        from cae.autoencoder import ContextAutoencoder
-
-        return ContextAutoencoder(
-            in_channels=n_bands,
-            latent_dim=self.latent_dim,
-            temporal_reduction=self.temporal_reduction,
-            preset=preset,
-        )
 
     def problems(self) -> list[str]:
         """Why this spec is unusable; empty when it is valid."""
@@ -199,9 +170,6 @@ class ModalitySpec:
         for label, weights in (("loss", self.loss_weights), ("fusion loss", self.fusion_loss_weights)):
             if not weights.valid:
                 found.append(f"{label} weights must be >= 0 with a positive sum: {weights}")
-        sampling = self.sampling
-        if sampling.window_dates < N_DATES or sampling.window_stride < 1 or sampling.patch_stride < 1:
-            found.append(f"sampling needs window_dates >= {N_DATES} and strides >= 1: {sampling}")
         if not 0 <= self.min_valid_fraction <= 1:
             found.append(f"min_valid_fraction {self.min_valid_fraction} is not in [0, 1]")
         return found

@@ -27,7 +27,7 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class HeadConfig:
+class HeadPreset:
     """Architecture and optimisation of the GPP head."""
 
     name: str = "paper"
@@ -52,10 +52,10 @@ class HeadConfig:
         return asdict(self)
 
 
-HEADS = {
-    "paper": HeadConfig(),
+HEAD_PRESETS = {
+    "paper": HeadPreset(),
     # The same structure at a size that trains 39 leave-one-site-out folds on a CPU.
-    "small": HeadConfig(
+    "small": HeadPreset(
         name="small", d_model=32, heads=4, layers=2, feedforward=64, batch_size=64, learning_rate=1e-3,
         weight_decay=1e-4, warmup_steps=50, steps=2000, min_steps=300, check_every=100, patience=5,
     ),
@@ -65,7 +65,7 @@ HEADS = {
 class GppHead(nn.Module):
     """(B, window, F) standardised daily inputs -> (B,) standardised GPP on the last day."""
 
-    def __init__(self, n_inputs: int, window: int, config: HeadConfig) -> None:
+    def __init__(self, n_inputs: int, window: int, config: HeadPreset) -> None:
         super().__init__()
         self.project = nn.Linear(n_inputs, config.d_model)
         self.position = nn.Embedding(window, config.d_model)
@@ -110,7 +110,7 @@ def fit_head(
     targets: np.ndarray,
     n_inputs: int,
     window: int,
-    config: HeadConfig,
+    config: HeadPreset,
     *,
     validation: tuple[Gather, np.ndarray] | None,
     seed: int,

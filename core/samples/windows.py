@@ -1,21 +1,21 @@
 """Cutting samples from prepared cubes (DESIGN 3).
 
 A sample is (11 dates, C bands, 15, 15) around a centre pixel (7, 7) and centre date
-(index 5), with its validity mask and the day gaps between its dates. Where a sample is
+(index 5), with its validity mask and the days since its first date. Where a sample is
 taken is a `PatchIndex`, chosen once from the time-axis modality and then cut from every
 modality, so that all modalities of one sample describe the same place and dates.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from cae.modality import CENTER_DATE, CENTER_PIXEL, N_DATES, PATCH_SIZE, PreparedModality, SamplingDefaults
+from cae.geometry import CENTER_DATE, CENTER_PIXEL, N_DATES, PATCH_SIZE
+from cae.plugins.contract import PreparedModality, SamplingDefaults
+from cae.samples.blocks import SpatialBlock
 
 
 @dataclass(frozen=True)
@@ -39,43 +39,12 @@ class Sample:
     `values` (11, C, 15 + 2h, 15 + 2h) is the model input: the 15 x 15 patch plus the halo
     h an unpadded encoder reads, with missing values filled (see `fill_invalid`); `mask`
     (11, 15, 15) says which values of the patch are real, and keeps the others out of the
-    loss. `day_offsets` (11,) are days since the first date, `day_gaps` (10,) the days
-    between consecutive dates.
+    loss. `day_offsets` (11,) are days since the first date.
     """
 
     values: np.ndarray
     mask: np.ndarray
     day_offsets: np.ndarray
-    day_gaps: np.ndarray
-
-
-@dataclass(frozen=True)
-class Site:
-    """A spatial block of one cube: the unit of the train/validation/test split.
-
-    Samples never cross a site's border, so no pixel serves two splits. `data` identifies
-    the cube's content (not its file name), so which split a site joins is a property of the
-    data: the same cube copied under another name splits the same way.
-    """
-
-    cube: str
-    rows: tuple[int, int]
-    cols: tuple[int, int]
-    data: str = field(default="", compare=False)
-
-    @property
-    def name(self) -> str:
-        return f"{self.cube}[{self.rows[0]}:{self.rows[1]}, {self.cols[0]}:{self.cols[1]}]"
-
-    @classmethod
-    def parse(cls, name: str) -> Site:
-        """The site a recorded `name` ('cube.zarr[0:32, 32:64]') stands for."""
-        match = re.fullmatch(r"(.*)\[(\d+):(\d+), (\d+):(\d+)\]", name)
-        if match is None:
-            raise ValueError(f"not a site name: {name!r}")
-        cube, *bounds = match.groups()
-        rows, cols = (int(bounds[0]), int(bounds[1])), (int(bounds[2]), int(bounds[3]))
-        return cls(cube, rows, cols)
 
 
 def day_numbers(times: np.ndarray) -> np.ndarray:
@@ -88,20 +57,20 @@ def training_indices(
     times: np.ndarray,
     sampling: SamplingDefaults,
     rng: np.random.Generator,
-    site: Site | None = None,
+    block: SpatialBlock | None = None,
     halo: int = 0,
 ) -> list[PatchIndex]:
-    """Training sample positions inside `site` (the whole cube when None).
+    """Training sample positions inside `block` (the whole cube when None).
 
     Slides a window of `window_dates` dates (stride `window_stride`) and a 15 x 15 window
     (stride `patch_stride`) over the time-axis modality's validity `valid` (T, H, W); draws
     11 of the window's dates at random, sorted; keeps a sample only if its centre pixel is
     valid at its centre date and its dates span less than `max_span_days`. With `halo`, the
     patch and a border of that many pixels around it (what an unpadded encoder reads) lie
-    inside the site.
+    inside the block.
     """
     n_times, height, width = valid.shape
-    rows, cols = _window_starts(site, height, width, halo)
+    rows, cols = _window_starts(block, height, width, halo)
     days = day_numbers(times)
     window = min(sampling.window_dates, n_times)
     starts = list(range(0, n_times - window + 1, sampling.window_stride)) if n_times >= N_DATES else []
@@ -123,7 +92,7 @@ def inference_indices(
     height: int,
     width: int,
     valid: np.ndarray | None = None,
-    site: Site | None = None,
+    block: SpatialBlock | None = None,
     spacing: int = 1,
     halo: int = 0,
 ) -> Iterator[PatchIndex]:
@@ -131,10 +100,10 @@ def inference_indices(
     each side.
 
     The 11 dates are consecutive (no random drop). With `valid` (T, H, W), only positions
-    whose centre pixel is valid at the centre date are yielded; with `site`, only windows
+    whose centre pixel is valid at the centre date are yielded; with `block`, only windows
     inside it; with `spacing`, only every spacing-th window in each direction.
     """
-    rows, cols = _window_starts(site, height, width, halo)
+    rows, cols = _window_starts(block, height, width, halo)
     for date in range(CENTER_DATE, n_times - (N_DATES - CENTER_DATE) + 1):
         dates = tuple(range(date - CENTER_DATE, date - CENTER_DATE + N_DATES))
         for row in range(*rows, spacing):
@@ -144,10 +113,10 @@ def inference_indices(
                     yield index
 
 
-def _window_starts(site: Site | None, height: int, width: int, halo: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Ranges (start, stop) of a patch's top-left row and column, halo included, in the site."""
-    rows = site.rows if site else (0, height)
-    cols = site.cols if site else (0, width)
+def _window_starts(block: SpatialBlock | None, height: int, width: int, halo: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Ranges (start, stop) of a patch's top-left row and column, halo included, in the block."""
+    rows = block.rows if block else (0, height)
+    cols = block.cols if block else (0, width)
     reach = PATCH_SIZE + halo
     return (rows[0] + halo, rows[1] - reach + 1), (cols[0] + halo, cols[1] - reach + 1)
 
@@ -176,7 +145,7 @@ class PatchCutter:
         values = self.values[dates, :, reach, across]  # (11, C, 15 + 2h, 15 + 2h)
         mask = self.valid[dates, index.row : index.row + PATCH_SIZE, index.col : index.col + PATCH_SIZE]
         days = self.days[dates]
-        return Sample(values, mask, days - days[0], np.diff(days))
+        return Sample(values, mask, days - days[0])
 
 
 def band_fill_values(prepared: Sequence[PreparedModality]) -> np.ndarray:
@@ -207,39 +176,3 @@ def fill_invalid(values: np.ndarray, valid: np.ndarray, fill: np.ndarray) -> np.
     unpadded convolutions over whole tiles. The mask keeps filled values out of the loss.
     """
     return np.where(valid[:, None], values, np.asarray(fill, np.float32)[None, :, None, None]).astype(np.float32)
-
-
-def spatial_sites(cube: str, height: int, width: int, block: int, data: str = "") -> list[Site]:
-    """Split a cube into square blocks of about `block` pixels (the last ones absorb the rest);
-    `data` identifies the cube's content (`Site.data`)."""
-    def edges(size: int) -> list[tuple[int, int]]:
-        count = max(size // block, 1)
-        bounds = [round(i * size / count) for i in range(count + 1)]
-        return list(zip(bounds[:-1], bounds[1:]))
-
-    return [Site(cube, rows, cols, data) for rows in edges(height) for cols in edges(width)]
-
-
-def split_sites(
-    sites: Sequence[Site], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 42
-) -> dict[str, list[Site]]:
-    """Assign whole sites to train, validation and test, reproducibly.
-
-    Sites are ordered by a seeded hash of their cube's content and their position (stable
-    across runs and machines, independent of the order they are given in and of the cube's
-    file name); with three or more sites every split gets at least one.
-    """
-    def key(site: Site) -> str:
-        where = f"{site.data or site.cube}[{site.rows[0]}:{site.rows[1]}, {site.cols[0]}:{site.cols[1]}]"
-        return hashlib.sha256(f"{seed}:{where}".encode()).hexdigest()
-
-    ordered = sorted(sites, key=key)
-    total = len(ordered)
-    n_val = max(round(fractions[1] * total), 1) if total >= 3 else 0
-    n_test = max(round(fractions[2] * total), 1) if total >= 3 else 0
-    n_train = total - n_val - n_test
-    return {
-        "train": ordered[:n_train],
-        "val": ordered[n_train : n_train + n_val],
-        "test": ordered[n_train + n_val :],
-    }

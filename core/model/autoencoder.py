@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cae.modality import CENTER_DATE, N_DATES, PATCH_SIZE
-from cae.presets import PRESETS, TOKEN_CELL_OFFSETS, AutoencoderPreset
+from cae.geometry import CENTER_DATE, N_DATES, PATCH_SIZE
+from cae.model.presets import PRESETS, TOKEN_CELL_OFFSETS, AutoencoderPreset, get_preset
+from cae.plugins.contract import ModalitySpec
 
 #: Side of the token map: 15 -> 7 -> 4 in the encoder.
 TOKEN_SIZE = 4
@@ -560,3 +561,13 @@ class ContextAutoencoder(nn.Module):
         """(reconstruction (B, 11, C, 15, 15), latent (B, d)) of a batch of samples."""
         latent = self.encode(patches, day_offsets)
         return self.decode(latent, day_offsets), latent
+
+
+def autoencoder_for(spec: ModalitySpec, n_bands: int, preset: AutoencoderPreset | str | None = None) -> ContextAutoencoder:
+    """The context autoencoder of a modality with `n_bands` bands; `preset` is a preset, its
+    name, or None for the modality's default."""
+    if preset is None or isinstance(preset, str):
+        preset = get_preset(preset or spec.default_preset)
+    return ContextAutoencoder(
+        in_channels=n_bands, latent_dim=spec.latent_dim, temporal_reduction=spec.temporal_reduction, preset=preset
+    )

@@ -14,9 +14,10 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from cae import hookspecs
+from cae.plugins import hookspecs
 from cae.errors import PluginError
-from cae.modality import ModalitySpec
+from cae.geometry import N_DATES
+from cae.plugins.contract import ModalitySpec
 
 ENTRY_POINT_GROUP = "cae.modalities"
 
@@ -67,6 +68,14 @@ class LoadedPlugins:
     packages: dict[str, tuple[str, str]] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
+
+
+def sampling_problems(spec: ModalitySpec) -> list[str]:
+    """Why the spec's sampling cannot cut samples of the method's geometry; empty when it can."""
+    sampling = spec.sampling
+    if sampling.window_dates < N_DATES or sampling.window_stride < 1 or sampling.patch_stride < 1:
+        return [f"sampling needs window_dates >= {N_DATES} and strides >= 1: {sampling}"]
+    return []
 
 def new_plugin_manager() -> pluggy.PluginManager:
     """An empty manager that knows the cae hooks (tests register their own plugins)."""
@@ -119,7 +128,7 @@ def collect_modalities(plugins: LoadedPlugins) -> ModalityRegistry:
             if not isinstance(spec, ModalitySpec):
                 registry.failures.append(PluginFailure(plugin_name, f"registered {spec!r}, not a ModalitySpec"))
                 continue
-            problems = spec.problems()
+            problems = spec.problems() + sampling_problems(spec)
             if problems:
                 registry.failures.append(
                     PluginFailure(plugin_name, f"invalid modality {spec.name!r}: " + "; ".join(problems))

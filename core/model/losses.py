@@ -16,7 +16,7 @@ import torch
 from kornia.metrics import ssim
 from torch import Tensor
 
-from cae.modality import LossWeights
+from cae.plugins.contract import LossWeights
 
 __all__ = [
     "LossWeights",
@@ -180,3 +180,13 @@ def center_mae(recon: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     error = (recon[at_center] - target[at_center]).abs()  # (B, C)
     valid = mask[:, center_date, center, center]  # (B,)
     return error.mean(dim=1)[valid].mean()
+
+
+def patch_band_means(target: Tensor, mask: Tensor) -> Tensor:
+    """(B, C) mean of each band over a patch's valid values: the baseline with no latent at
+    all, which predicts every value of a patch as its band mean.
+
+    `target` (B, T, C, H, W), `mask` (B, T, H, W).
+    """
+    weights = mask[:, :, None].float()  # (B, T, 1, H, W)
+    return (target * weights).sum((1, 3, 4)) / weights.sum((1, 3, 4)).clamp(min=1)

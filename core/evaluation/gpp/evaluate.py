@@ -2,10 +2,10 @@
 
 Per site, each input set (the embedding's footprint features, the footprint's band means,
 NDVI/NIRv, the ERA-Interim meteorology, and the features together with the meteorology, the
-set a user would try next) is laid on consecutive days (`cae.evaluation.windows`, which
+set a user would try next) is laid on consecutive days (`cae.evaluation.gpp.windows`, which
 never lets a window see past its target day); a target is a day with observed GPP on which
 every compared input set has a complete window, so all models are scored on the same days.
-Each input set feeds its own transformer head (`cae.evaluation.head`); a climatology (mean
+Each input set feeds its own transformer head (`cae.evaluation.gpp.head`); a climatology (mean
 training GPP by day of year) is the floor every model should clear.
 
 Splits: `temporal` trains on targets in the train years and tests on the test years;
@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from cae.errors import InputError
-from cae.evaluation.features import BANDS, FEATURES, INDICES
-from cae.evaluation.flux import METEO_VARIABLES, FluxSite, read_site, read_sites
-from cae.evaluation.head import HEADS, HeadConfig, fit_head, predict_head
+from cae.evaluation.gpp.features import BANDS, FEATURES, INDICES
+from cae.evaluation.gpp.flux import METEO_VARIABLES, FluxSite, read_site, read_sites
+from cae.evaluation.gpp.head import HEAD_PRESETS, HeadPreset, fit_head, predict_head
 from cae.evaluation.indices import BAND_ALIASES, NIR_BAND, RED_BAND
-from cae.evaluation.metrics import scores_by_site
-from cae.evaluation.windows import DailySeries, JoinedSeries
+from cae.evaluation.gpp.metrics import scores_by_site
+from cae.evaluation.gpp.windows import DailySeries, JoinedSeries
 
 METEO = "meteo"
 FEATURES_METEO = f"{FEATURES}+{METEO}"
@@ -68,7 +68,7 @@ class GppConfig:
     splits: tuple[str, ...] = SPLITS
     #: Input sets to compare; None: every set all sites have.
     inputs: tuple[str, ...] | None = None
-    head: HeadConfig = HEADS["paper"]
+    head: HeadPreset = HEAD_PRESETS["paper"]
     #: Part of each training site's target days, its last, that early stopping checks on.
     validation_fraction: float = 0.2
     #: Most of those windows checked (evenly spread), so a check costs little beside training.
@@ -405,11 +405,11 @@ def evaluate_gpp(
 ) -> GppResult:
     """Train and score every model on every fold of the configured splits.
 
-    `site_inputs`: per-date input sets by site (`cae.evaluation.features.site_inputs`);
+    `site_inputs`: per-date input sets by site (`cae.evaluation.gpp.features.site_inputs`);
     empty for the meteorology-only comparison on all flux sites. `progress(label, done,
     total)` counts trained heads.
     """
-    from cae.training import resolve_device
+    from cae.training.device import resolve_device
 
     device = resolve_device(config.device)
     if config.head.steps < 1:

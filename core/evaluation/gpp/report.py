@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from cae import __version__
-from cae.evaluation.features import BANDS, FEATURES, INDICES
-from cae.evaluation.gpp import CLIMATOLOGY, DESCRIPTIONS, FEATURES_METEO, METEO, UNITS, GppResult
-from cae.evaluation.metrics import METRICS
-from cae.evaluation.output import markdown_table, number, pyplot, staged_folder
+from cae.evaluation.gpp.features import BANDS, FEATURES, INDICES
+from cae.evaluation.gpp.evaluate import CLIMATOLOGY, DESCRIPTIONS, FEATURES_METEO, METEO, UNITS, GppResult
+from cae.evaluation.gpp.metrics import METRICS
+from cae.evaluation.output import markdown_table, number, staged_folder
+from cae.plots import pyplot, save_figure
 
 REPORT_JSON, REPORT_MARKDOWN = "gpp_report.json", "gpp_report.md"
 PREDICTIONS, INPUTS = "predictions.csv", "inputs.csv"
@@ -138,8 +139,7 @@ def plot_series(predictions: pd.DataFrame, models: list[str], title: str, path: 
     figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.4 / height), ncol=len(labels),
                   fontsize=9, markerscale=4, frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 1 - margin / height))
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def plot_scatter(predictions: pd.DataFrame, models: list[str], scores: dict[str, Any], title: str, path: Path) -> None:
@@ -168,8 +168,7 @@ def plot_scatter(predictions: pd.DataFrame, models: list[str], scores: dict[str,
         axis.set_aspect("equal")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def inputs_table(result: GppResult) -> pd.DataFrame:

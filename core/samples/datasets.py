@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cae.modality import CENTER_DATE, PATCH_SIZE, PreparedModality, SamplingDefaults
-from cae.sampling import PatchCutter, PatchIndex, Site, inference_indices, training_indices
+from cae.geometry import CENTER_DATE, PATCH_SIZE
+from cae.plugins.contract import PreparedModality, SamplingDefaults
+from cae.samples.windows import PatchCutter, PatchIndex, inference_indices, training_indices
+from cae.samples.blocks import SpatialBlock
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class SourceCube:
         fills: dict[str, np.ndarray] | None = None,
     ) -> SourceCube:
         """`halos`: pixels around the patch that each modality's encoder reads (0 if not given);
-        `fills`: each modality's fill values (see `cae.sampling.fill_invalid`; default: the cube's)."""
+        `fills`: each modality's fill values (see `cae.samples.windows.fill_invalid`; default: the cube's)."""
         halos, fills = halos or {}, fills or {}
         cutters = {key: PatchCutter(value, halos.get(key, 0), fills.get(key)) for key, value in prepared.items()}
         return cls(name, time_axis, prepared, cutters)
@@ -97,7 +99,7 @@ class PatchDataset(Dataset):
 
 
 def sample_positions(
-    sources: dict[str, SourceCube], sites: Sequence[Site], sampling: SamplingDefaults, rng: np.random.Generator
+    sources: dict[str, SourceCube], sites: Sequence[SpatialBlock], sampling: SamplingDefaults, rng: np.random.Generator
 ) -> list[tuple[SourceCube, PatchIndex]]:
     """Training positions in `sites`, with a fresh random choice of dates from `rng`."""
     positions = []
@@ -109,7 +111,7 @@ def sample_positions(
 
 
 def held_out_positions(
-    sources: dict[str, SourceCube], sites: Sequence[Site], spacing: int
+    sources: dict[str, SourceCube], sites: Sequence[SpatialBlock], spacing: int
 ) -> list[tuple[SourceCube, PatchIndex]]:
     """Evaluation positions in `sites`, as inference sees them (DESIGN 3): 11 consecutive
     dates around every valid centre with full context, on a grid of `spacing` pixels.
@@ -133,7 +135,7 @@ class RedrawnPatchDataset(Dataset):
     """
 
     def __init__(
-        self, sources: dict[str, SourceCube], sites: Sequence[Site], sampling: SamplingDefaults, seed: int
+        self, sources: dict[str, SourceCube], sites: Sequence[SpatialBlock], sampling: SamplingDefaults, seed: int
     ) -> None:
         self.sources, self.sites, self.sampling, self.seed = sources, list(sites), sampling, seed
         self.set_epoch(0)

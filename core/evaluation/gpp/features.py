@@ -120,14 +120,9 @@ def store_features(
     footprint mean reflectance of the store's input cube (when it can still be read);
     `ndvi_nirv`: NDVI and NIRv of those means (when the cube has red and NIR bands).
     """
-    if not store.exists():
-        raise InputError(f"no embedding store at {store}")
-    try:
-        dataset = xr.open_zarr(store, consolidated=False, decode_coords="all")
-    except Exception as error:
-        raise InputError(f"cannot read the embedding store {store}: {error}") from error
-    if "embedding" not in dataset or dataset["embedding"].dims != ("feature", "time", "y", "x"):
-        raise InputError(f"{store} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
+    from cae.embedding.store import open_store
+
+    dataset = open_store(store)
     rows, cols, mask = footprint(dataset, latitude, longitude, radius, str(store))
     dates = pd.DatetimeIndex(dataset["time"].values).normalize()
     embedding = dataset["embedding"].isel(y=rows, x=cols).transpose("time", "feature", "y", "x").values
@@ -136,7 +131,7 @@ def store_features(
     inputs = inputs_beside(dataset.attrs.get("inputs"), store)
     if inputs:
         from cae.cube.stack import load_stack
-        from cae.plugins import installed_modalities
+        from cae.plugins.manager import installed_modalities
 
         reference = load_stack(inputs, installed_modalities(), load=False).reference
         region = dict(y=rows, x=cols)

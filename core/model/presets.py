@@ -1,12 +1,16 @@
 """Architecture presets of the context autoencoder, kept as data apart from the module code.
 
-A preset fixes the widths and depths of `cae.autoencoder.ContextAutoencoder`; the latent size
+A preset fixes the widths and depths of `cae.model.autoencoder.ContextAutoencoder`; the latent size
 and the temporal reduction belong to a modality and are constructor arguments instead. Presets
 are saved as JSON beside the weights, so a checkpoint says which architecture it holds.
 `paper` is the default and reproduces DESIGN section 4; `dense` has the paper's widths and a
 frame encoder that is fully convolutional (unpadded, with local attention, its token sampled
 from the map at a 4 x 4 grid), so that `cae embed` runs it once over a whole tile; `small` and
 `tiny` keep the structure of `paper` with fewer channels, for CPU work and tests.
+
+Presets follow one idiom across cae: a frozen dataclass with a `name`, registered by name in
+a dict (`PRESETS` here, `cae.fusion.model.FUSION_PRESETS`, `cae.evaluation.gpp.head.HEAD_PRESETS`),
+saved with `to_dict` beside what it sizes.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from cae.modality import PATCH_SIZE
+from cae.geometry import PATCH_SIZE
 
-#: The frame encoders a preset can name (see `cae.autoencoder`): the paper's CNN that pads and
+#: The frame encoders a preset can name (see `cae.model.autoencoder`): the paper's CNN that pads and
 #: downsamples each 15 x 15 patch to a 4 x 4 token map, or a fully convolutional one.
 FRAME_ENCODERS = ("strided", "dense")
 #: Offsets from the centre pixel of the 4 x 4 cells a `dense` frame encoder samples its token

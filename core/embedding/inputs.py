@@ -1,0 +1,64 @@
+"""The opened inputs of an embedding job, kept once per process.
+
+Every chunk needs the prepared (lazy) cubes and the loaded model; opening them takes
+seconds, and one process computes many chunks of a job (this process, or a dask worker),
+so each process keeps the last two of each it opened. They are keyed by what the job
+recorded when it was planned (the cubes' fingerprint, the model's weights hash), so a
+long-lived worker never computes with a cube or model that was replaced since.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from cae.embedding.job import EmbedJob
+
+
+def fingerprint(paths: Sequence[str]) -> str:
+    """sha256 over each input's layout: file names and sizes, and the text of metadata files.
+
+    Cheap for cubes of any size (no pixel is read) and changes whenever a cube is rewritten
+    with other data, bands, dates or chunking.
+    """
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.name in ("zarr.json", ".zarray", ".zattrs", ".zgroup"):
+                digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def stack_of(job: EmbedJob):
+    """The job's prepared, lazy modalities."""
+    return opened_stack(job.cubes, job.derived, job.inputs_fingerprint)
+
+
+def fusion_of(job: EmbedJob):
+    """The job's fusion model and frozen encoders, on the job's device."""
+    return opened_fusion(job.model, job.device, job.model_sha256)
+
+
+@functools.lru_cache(maxsize=2)
+def opened_stack(cubes: tuple[str, ...], derived: tuple[str, ...], identity: str):
+    """The cubes' prepared, lazy modalities; `identity` (their fingerprint) keys the cache."""
+    from cae.cube.stack import load_stack
+    from cae.plugins.manager import installed_modalities
+
+    return load_stack(cubes, installed_modalities(), derived=derived, load=False)
+
+
+@functools.lru_cache(maxsize=2)
+def opened_fusion(model: str, device: str, identity: str):
+    """The fusion model at `model`; `identity` (its weights hash) keys the cache."""
+    from cae.fusion.checkpoint import load_fusion
+
+    loaded = load_fusion(model, device=device)
+    if identity and loaded.metadata["weights_sha256"] != identity:
+        raise RuntimeError(f"the fusion model at {model} changed while it was being used")
+    return loaded

@@ -1,0 +1,2 @@
+"""The stage-1 model: the context autoencoder (`autoencoder`), its size presets (`presets`) and
+the reconstruction losses (`losses`)."""
