@@ -105,11 +105,11 @@ def gpp(
     import dataclasses
 
     from cae.errors import InputError
-    from cae.evaluation.gpp.evaluate.features import FeatureSource, site_inputs
-    from cae.evaluation.gpp.evaluate.flux import bundled_flux_dir, read_sites
+    from cae.evaluation.gpp.features import FeatureSource, site_inputs
+    from cae.evaluation.gpp.flux import bundled_flux_dir, read_sites
     from cae.evaluation.gpp.evaluate import GppConfig, evaluate_gpp
     from cae.evaluation.gpp.report import write_gpp_outputs
-    from cae.evaluation.gpp.evaluate.head import HEAD_PRESETS
+    from cae.evaluation.gpp.head import HEAD_PRESETS
     from cae.evaluation.output import check_output_folder
 
     flux_dir = flux or bundled_flux_dir()
