@@ -7,7 +7,7 @@ issue's targets themselves: the fused embedding at least as informative as the b
 on tree cover, and each date's NDVI followed with R2 >= 0.95. It fails if anything between
 the weights and the probe (fill, the encoders' fast path, fusion, the store, the probe's
 alignment) loses what the embedding knows. Training itself is checked against the patch mean
-in tests/core/test_training.py; a suite-sized training run (500 steps) scored NDVI R2 between
+in tests/training/test_training.py; a suite-sized training run (500 steps) scored NDVI R2 between
 0.89 and 0.92 depending on which blocks were held out, too close to any bar for a test.
 """
 

@@ -208,3 +208,12 @@ def test_a_cosine_decay_needs_max_steps_and_a_refused_run_creates_nothing(tmp_pa
     assert run(["train", "--modality", "s2", "--learning-rate-decay", "linear", "--max-steps", "5", "--out", str(out)]) == 2
     assert "unknown learning-rate decay" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_split_recorded_under_its_old_name_is_read_back():
+    """Runs before the rename recorded their spatial blocks as "sites"; they still evaluate."""
+    from cae.training.data import recorded_blocks
+
+    split = {"train": ["a.zarr[0:32, 0:32]"], "val": ["a.zarr[0:32, 32:64]"], "test": ["a.zarr[32:64, 0:32]"]}
+    assert recorded_blocks({"data": {"sites": split}}) == split
+    assert recorded_blocks({"data": {"blocks": split}}) == split
