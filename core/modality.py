@@ -35,6 +35,9 @@ class Band:
     unit: str
     optional: bool = False
     description: str = ""
+    #: Other names sources give this band (Earth Search `red`, Earth Engine `B4`); matched
+    #: case-insensitively by `cae.cube.aliases`, so every command accepts them.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ class ModalitySpec:
     #: A modality aligned to the time axis is missing on dates farther than this.
     alignment_tolerance_days: float = 12.0
     build_cube: BuildCubeFunction | None = None
+    #: File name patterns (globs) of the sensor's own raw files that `build_cube` reads; other
+    #: layouts (GeoTIFF folders, STAC, xarray datasets) go to the generic readers (`cae.cube.readers`).
+    raw_files: tuple[str, ...] = ()
     #: (n_bands, preset) -> torch module; None means the core context autoencoder.
     model_factory: Callable[..., nn.Module] | None = None
     #: The modality whose cubes this one is computed from (e.g. spectral indices from `s2`
@@ -136,6 +142,9 @@ class ModalitySpec:
     #: A small real cube this modality reads: what the modality contract test checks it
     #: on, and what `cae train --modality NAME` trains on when no --cube is given.
     sample_cube: SampleCubeFunction | None = None
+    #: Variables the preprocessing reads besides the bands (S2's scene classification), with
+    #: their aliases: renamed like bands, never model input.
+    auxiliary: tuple[Band, ...] = ()
 
     @property
     def band_names(self) -> tuple[str, ...]:
