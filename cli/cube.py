@@ -18,7 +18,7 @@ def build(
     modality: ModalityOption,
     out: OutOption,
     bands: Annotated[str | None, typer.Option("--bands", help="Band names in file order, comma-separated (e.g. B02,B03,B04,B08), where the files do not name them.")] = None,
-    date_pattern: Annotated[str | None, typer.Option("--date-pattern", help="Regular expression finding the date in each file name (first group, or (?P<date>...)).")] = None,
+    date_pattern: Annotated[str | None, typer.Option("--date-pattern", help="Regular expression finding the date in each file name: its group date, or year, month and day, or its first group.")] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="value = stored x scale + offset, overriding what the source declares.")] = None,
     offset: Annotated[float | None, typer.Option("--offset", help="Added after --scale (e.g. -0.1 for L2A baseline 04.00+ with --scale 0.0001).")] = None,
     units: Annotated[str | None, typer.Option("--units", help="The bands' unit where the source does not say (S1: dB or linear).")] = None,

@@ -1,7 +1,8 @@
 """A folder (or glob) of GeoTIFF/COG files, one date per file or one file per date and band.
 
 This is what Earth Engine exports, most downloaders and other providers' Sentinel-1 RTC
-products look like. Each file's date comes from `--date-pattern`, else from a Sentinel
+products look like. Each file's date comes from `--date-pattern` (a regular expression: its
+`date` group, or `year`, `month` and `day` groups, or its first group), else from a Sentinel
 product ID, a compact (`20200122T184651`, `20200122`) or ISO (`2020-01-22`) date in its name,
 else from its tags (`datetime`, `date`, TIFFTAG_DATETIME, Earth Engine's `system:time_start`).
 Band names come from `--bands` (the order of a multi-band file), else from the files' band
@@ -12,8 +13,10 @@ sources on another grid is co-registration, not reading).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +101,26 @@ def read_geotiffs(sources: Sequence[Path], spec: ModalitySpec, options: ReadOpti
 
 
 def _open(path: Path) -> xr.DataArray:
-    import rasterio
     import rioxarray
 
     try:
-        with rasterio.Env(CPL_LOG="OFF"):  # libtiff's notes on extra samples are not the user's business
+        with _quiet_gdal():
             return rioxarray.open_rasterio(path, mask_and_scale=False).load()
     except Exception as error:
         raise InputError(f"cannot read {path} as a GeoTIFF ({type(error).__name__}: {error})") from error
+
+
+@contextmanager
+def _quiet_gdal() -> Iterator[None]:
+    """GDAL's warnings (Earth Engine exports draw libtiff's note on extra samples) off stderr:
+    they say nothing the user can act on. Errors still raise."""
+    logger = logging.getLogger("rasterio._env")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_grid(data: xr.DataArray, path: Path, grid):
@@ -130,7 +145,11 @@ def _date_of(path: Path, tags: dict, pattern: str | None) -> pd.Timestamp:
         match = re.search(pattern, path.name)
         if match is None:
             raise InputError(f"--date-pattern {pattern!r} finds no date in {path.name}")
-        text = match.groupdict().get("date") or (match.group(1) if match.groups() else match.group(0))
+        parts = match.groupdict()
+        if all(parts.get(name) for name in ("year", "month", "day")):
+            text = f"{parts['year']}-{parts['month']}-{parts['day']}"
+        else:
+            text = parts.get("date") or (match.group(1) if match.groups() else match.group(0))
         try:
             return pd.Timestamp(text)
         except ValueError as error:
@@ -159,7 +178,7 @@ def _band_names(path: Path, data: xr.DataArray, bands: tuple[str, ...] | None, s
         return list(bands)
     descriptions = data.attrs.get("long_name")
     descriptions = [descriptions] if isinstance(descriptions, str) else list(descriptions or [])
-    if len(descriptions) == count and all(descriptions):
+    if len(descriptions) == count and all(str(text).lower() in known for text in descriptions):
         return descriptions
     if count == 1:
         tokens = {known[token.lower()] for token in re.split(r"[^A-Za-z0-9]+", path.stem) if token.lower() in known}
@@ -168,8 +187,9 @@ def _band_names(path: Path, data: xr.DataArray, bands: tuple[str, ...] | None, s
         if len(tokens) > 1:
             raise InputError(f"{path.name} names several bands ({', '.join(sorted(tokens))}); pass --bands")
     example = spec.required_bands if len(spec.required_bands) == count else spec.band_names[:count]
+    described = f"band descriptions {descriptions} name no {spec.name} band" if any(descriptions) else "no band descriptions"
     raise InputError(
-        f"{path.name} has {count} band{'s' if count > 1 else ''} without names (no band descriptions"
+        f"{path.name} has {count} band{'s' if count > 1 else ''} without names ({described}"
         f"{', no band name in the file name' if count == 1 else ''}); pass their order, e.g. --bands {','.join(example)}"
     )
 

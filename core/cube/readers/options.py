@@ -12,7 +12,8 @@ class ReadOptions:
     #: Band names in the order of a multi-band file (`--bands B02,B03,B04,B08`), or the band
     #: of single-band files, or the names of a dataset's `band` coordinate.
     bands: tuple[str, ...] | None = None
-    #: A regular expression finding each file's date in its name (first group or `(?P<date>...)`).
+    #: A regular expression finding each file's date in its name: its `date` group, or `year`,
+    #: `month` and `day` groups, or its first group.
     date_pattern: str | None = None
     #: value = stored x scale + offset, overriding what the source declares.
     scale: float | None = None
