@@ -77,17 +77,19 @@ def read_geotiffs(sources: Sequence[Path], spec: ModalitySpec, options: ReadOpti
         date = _date_of(path, data.attrs, options.date_pattern)
         names = _band_names(path, data, options.bands, spec)
         scaling = user_scaling(options.scale, options.offset) or attribute_scaling(data.attrs) or l2a_scaling_from_name(path.name) or Scaling()
-        refuse_unscaled(data.dtype, scaling, str(path))
-        scalings.add(scaling.describe())
         nodata = data.rio.nodata
-        values = data if nodata is None else data.where(data != nodata)
-        values = scaling.apply(drop_spatial_ref(values.assign_coords(band=np.arange(data.sizes["band"]))))
+        stored = drop_spatial_ref(data if nodata is None else data.where(data != nodata))
         for index, name in enumerate(names):
             band = known.get(name.lower(), name)
+            values = stored.isel(band=index, drop=True)
+            if band in spec.band_names:  # auxiliary classes (SCL) stay as stored
+                refuse_unscaled(data.dtype, scaling, str(path))
+                values = scaling.apply(values)
+                scalings.add(scaling.describe())
             slot = by_date.setdefault(date, {})
             if band in slot:
                 raise InputError(f"two files hold {band} on {date:%Y-%m-%d}: {slot[band][1]} and {path}; give one per date")
-            slot[band] = (values.isel(band=index, drop=True), path)
+            slot[band] = (values, path)
     variables = _stack_dates(by_date)
     return assemble_cube(
         variables,

@@ -21,6 +21,7 @@ the asset's raster extension (`raster:bands` scale and offset).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +69,7 @@ def load_items(path: Path) -> list:
 def read_stac(path: Path, spec: ModalitySpec, options: ReadOptions) -> xr.Dataset:
     """The items of `path` -> a cube of `spec` on their native grid (see the module docstring)."""
     import odc.stac
+    from rasterio.errors import NotGeoreferencedWarning
 
     items = load_items(path)
     assets = _band_assets(items, spec)
@@ -75,7 +77,10 @@ def read_stac(path: Path, spec: ModalitySpec, options: ReadOptions) -> xr.Datase
         keys = sorted({key for item in items for key in item.assets})
         raise InputError(f"no asset of {path} names a {spec.name} band (assets: {', '.join(keys)}); `cae modalities` lists the bands")
     try:
-        loaded = odc.stac.load(items, bands=list(assets.values()), groupby="time", chunks={"x": 2048, "y": 2048})
+        with warnings.catch_warnings():
+            # rasterio's note when odc-stac warps an asset onto the output grid: not the user's business.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            loaded = odc.stac.load(items, bands=list(assets.values()), groupby="time").load()
     except Exception as error:
         raise InputError(f"odc-stac cannot load the items of {path} ({type(error).__name__}: {error})") from error
     loaded = loaded.rename({"longitude": "x", "latitude": "y"}) if "longitude" in loaded.dims else loaded
