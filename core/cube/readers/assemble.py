@@ -35,9 +35,11 @@ def assemble_cube(
             f"(read by the {reader} reader from {', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}); "
             f"{spec.name} bands are {', '.join(spellings)} or their aliases (`cae modalities`)"
         )
-    cube = xr.Dataset({name: variables[name].astype("float32") for name in bands})
+    # Each source's own grid mapping (openEO's `crs`), attributes and encoding go: the cube gets one CRS below.
+    plain = {name: _bare(data) for name, data in variables.items()}
+    cube = xr.Dataset({name: plain[name].astype("float32") for name in bands})
     for name in auxiliary:
-        cube[name] = variables[name].fillna(0).astype("uint8")
+        cube[name] = plain[name].fillna(0).astype("uint8")
     for name in bands:
         cube[name].attrs = {"units": units} if units else {}
     cube = cube.assign_coords(time=cube["time"].values.astype("datetime64[ns]")).sortby("time")
@@ -53,7 +55,13 @@ def assemble_cube(
     return cube
 
 
+def _bare(data: xr.DataArray) -> xr.DataArray:
+    bare = data.reset_coords(drop=True).drop_encoding().copy(deep=False)
+    bare.attrs = {}
+    return bare
+
+
 def drop_spatial_ref(data: xr.DataArray) -> xr.DataArray:
-    """A band without the grid-mapping coordinate its reader attached (the cube gets one)."""
+    """A band without the grid-mapping and band coordinates its reader attached (the cube gets one CRS)."""
     return data.drop_vars([name for name in ("spatial_ref", "band") if name in data.coords])
 

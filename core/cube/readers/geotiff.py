@@ -115,12 +115,19 @@ def _open(path: Path) -> xr.DataArray:
 @contextmanager
 def _quiet_gdal() -> Iterator[None]:
     """GDAL's warnings (Earth Engine exports draw libtiff's note on extra samples) off stderr:
-    they say nothing the user can act on. Errors still raise."""
+    they say nothing the user can act on. Errors still raise.
+
+    Inside a rasterio environment GDAL reports through the `rasterio._env` logger (outside one
+    it prints to stderr itself); that logger is quieted while the files are read.
+    """
+    import rasterio
+
     logger = logging.getLogger("rasterio._env")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with rasterio.Env():
+            yield
     finally:
         logger.setLevel(level)
 
@@ -212,5 +219,5 @@ def _units(path: Path) -> str | None:
     """The first band's unit (GDAL's band unit type), when the file declares one."""
     import rasterio
 
-    with rasterio.open(path) as source:
+    with _quiet_gdal(), rasterio.open(path) as source:
         return source.units[0] or None
