@@ -95,7 +95,7 @@ def _split_bands(dataset: xr.Dataset, bands: tuple[str, ...] | None, path: Path)
                 raise InputError(f"--bands names {len(bands)} bands but {path}: {name} has {data.sizes[dim]}")
             labels = list(bands)
         if labels is None or all(label.isdigit() for label in labels):
-            raise InputError(f"{path}: {name} keeps {data.sizes[dim]} bands along `{dim}` without names; pass --bands")
+            raise InputError(f"{path}: {name} keeps {data.sizes[dim]} bands along {dim} without names; pass --bands")
         for index, label in enumerate(labels):
             variables[label] = data.isel({dim: index}, drop=True)
     return variables

@@ -44,7 +44,7 @@ def test_band_numbers_need_bands_named(tmp_path, romania_s2, registry):
     stacked = original[["B02", "B03"]].to_dataarray("band").transpose("time", "band", "y", "x").assign_coords(band=[1, 2])
     path = tmp_path / "numbered.nc"
     stacked.to_dataset(name="reflectance").to_netcdf(path)
-    with pytest.raises(InputError, match=r"reflectance keeps 2 bands along `band` without names; pass --bands"):
+    with pytest.raises(InputError, match=r"reflectance keeps 2 bands along band without names; pass --bands"):
         read_sources([path], registry.spec("s2"), ReadOptions())
     read = read_sources([path], registry.spec("s2"), ReadOptions(bands=("B02", "B03")))
     np.testing.assert_array_equal(read["B03"].values, original["B03"].values.astype("float32"))
