@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cae.cube.aliases import canonical_names
+from cae.cube.aliases import canonical_names, with_canonical_names
 from cae.cube.io import open_cube
 from cae.cube.prepare import align_to_dates, prepare_modality
 from cae.cube.validate import check_same_grid, variables_found
@@ -85,6 +85,7 @@ def load_stack(
     for path in paths:
         cube = open_cube(path)
         name = modality_of(cube, registry, str(path))
+        cube = with_canonical_names(cube, registry.spec(name))  # derived modalities read it too
         if name in cubes:
             raise InputError(f"two cubes of modality {name}: {cubes[name][1]} and {path}; give one per place")
         cubes[name] = (cube, Path(path))
