@@ -18,7 +18,7 @@ import xarray as xr
 
 from cae.cube.io import NETCDF_SUFFIXES, is_zarr
 from cae.cube.readers.geotiff import SUFFIXES as GEOTIFF_SUFFIXES
-from cae.cube.readers.geotiff import tiff_files
+from cae.cube.readers.geotiff import glob_matches, is_glob
 from cae.cube.readers.options import ReadOptions
 from cae.errors import InputError
 from cae.modality import ModalitySpec
@@ -62,7 +62,7 @@ def reader_for(sources: Sequence[Path], spec: ModalitySpec) -> str:
 
     if not sources:
         raise InputError("no source given")
-    missing = [str(path) for path in sources if "*" not in str(path) and not Path(path).exists()]
+    missing = [str(path) for path in sources if not is_glob(Path(path)) and not Path(path).exists()]
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
     paths = [Path(path) for path in sources]
@@ -98,8 +98,8 @@ def _files(paths: list[Path]) -> list[Path]:
     """The raster files inside the sources (folders searched recursively, globs expanded)."""
     files = []
     for path in paths:
-        if "*" in str(path) or "?" in str(path):
-            files += tiff_files([path]) or sorted(Path().glob(str(path)))
+        if is_glob(path):
+            files += glob_matches(path)
         elif path.is_dir() and not is_zarr(path):
             files += sorted(item for item in path.rglob("*") if item.is_file() and not item.name.startswith("."))
         else:
@@ -113,7 +113,8 @@ def _is_raw(path: Path, spec: ModalitySpec) -> bool:
 
 def _found(paths: list[Path]) -> str:
     """What the sources hold: how many files of which kinds."""
-    files = [item for path in paths for item in ([path] if not path.is_dir() else path.rglob("*")) if item.is_file()]
+    files = [item for path in paths for item in (glob_matches(path) if is_glob(path) else path.rglob("*") if path.is_dir() else [path])
+             if item.is_file()]
     counts: dict[str, int] = {}
     for item in files:
         counts[item.suffix.lower() or "no suffix"] = counts.get(item.suffix.lower() or "no suffix", 0) + 1

@@ -48,13 +48,23 @@ NAME_DATES = (
 DATE_TAGS = ("datetime", "date", "DATETIME", "DATE", "ACQUISITION_DATE", "TIFFTAG_DATETIME")
 
 
+def is_glob(path: Path) -> bool:
+    return "*" in str(path) or "?" in str(path)
+
+
+def glob_matches(pattern: Path) -> list[Path]:
+    """The paths a glob (relative or absolute, as a shell that did not expand it was given) matches."""
+    if pattern.is_absolute():
+        return sorted(Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor))))
+    return sorted(Path().glob(str(pattern)))
+
+
 def tiff_files(sources: Sequence[Path]) -> list[Path]:
     """The GeoTIFFs among `sources`: files, the GeoTIFFs in folders (recursively), glob matches."""
     files: list[Path] = []
     for source in sources:
-        if "*" in str(source) or "?" in str(source):
-            anchor = Path(source.anchor or ".")
-            files += sorted(anchor.glob(str(source.relative_to(anchor)) if source.is_absolute() else str(source)))
+        if is_glob(source):
+            files += glob_matches(source)
         elif source.is_dir():
             files += sorted(path for path in source.rglob("*") if path.suffix.lower() in SUFFIXES)
         else:
