@@ -36,7 +36,7 @@ def test_two_variables_naming_one_band_are_refused(registry):
         canonical_names(["nir", "B8"], registry.spec("s2"))
 
 
-def test_a_cube_named_as_earth_search_names_it_is_checked_and_trained_on_as_s2(tmp_path, romania_s2, registry, capsys):
+def test_a_cube_named_as_earth_search_names_it_is_checked_as_s2(tmp_path, romania_s2, registry, capsys):
     renamed = romania_s2.isel(time=slice(0, 30), y=slice(0, 32), x=slice(0, 32)).rename(
         {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B8A": "nir08", "B11": "swir16", "SCL": "scl"})
     renamed.attrs = {}  # no `modality` attribute: the bands alone say s2
