@@ -189,6 +189,12 @@ class ModalitySpec:
             found.append("declares no bands")
         if len(set(names)) != len(names):
             found.append(f"band names repeat: {names}")
+        spellings: dict[str, set[str]] = {}
+        for band in (*self.bands, *self.auxiliary):
+            for spelling in (band.name, *band.aliases):
+                spellings.setdefault(spelling.lower(), set()).add(band.name)
+        found += [f"{spelling!r} names {' and '.join(sorted(owners))} (names and aliases match in any case)"
+                  for spelling, owners in spellings.items() if len(owners) > 1]
         if not 1 <= self.min_bands <= max(len(names), 1):
             found.append(f"min_bands={self.min_bands} does not fit its {len(names)} bands")
         if not callable(self.preprocess):

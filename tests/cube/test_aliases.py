@@ -46,3 +46,14 @@ def test_a_cube_named_as_earth_search_names_it_is_checked_as_s2(tmp_path, romani
     assert "B02 B03 B04 B08 B8A B11" in output.out
     assert "no cloud mask" not in output.err  # `scl` is the cloud mask under another name
     assert set(with_canonical_names(renamed, registry.spec("s2")).data_vars) == set(romania_s2.data_vars)
+
+
+def test_a_plugin_whose_alias_names_another_band_is_refused(registry):
+    from dataclasses import replace
+
+    from cae.modality import Band
+
+    spec = registry.spec("s2")
+    clashing = replace(spec, bands=(*spec.bands[:-1], Band("B12", "reflectance", optional=True, aliases=("red",))))
+    assert "'red' names B04 and B12 (names and aliases match in any case)" in clashing.problems()
+    assert spec.problems() == [] and registry.spec("s1").problems() == []
