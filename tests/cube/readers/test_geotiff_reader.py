@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor the tests write with)
 
 from cae.cli.app import run
 from cae.cube.grid import crs_label, crs_of
@@ -161,6 +162,14 @@ def test_sentinel1_files_in_db_need_units_and_then_read_as_db(tmp_path, poland_s
     cube = read_sources([folder], registry.spec("s1"), ReadOptions(units="dB"))
     assert cube["VH"].attrs["units"] == "dB"
     np.testing.assert_allclose(cube["VH"].values, series.values, rtol=1e-6)
+    integers = tmp_path / "db_x10"  # dB x 10 as int16, the way TU Wien and others store it
+    integers.mkdir()
+    for date in series["time"].values:
+        (series.sel(time=date) * 10).round().astype("int16").rio.to_raster(integers / f"{pd.Timestamp(date):%Y%m%d}_VH.tif")
+    with pytest.raises(InputError, match="--scale 0.1 --units dB"):
+        read_sources([integers], registry.spec("s1"), ReadOptions(units="dB"))
+    scaled = read_sources([integers], registry.spec("s1"), ReadOptions(scale=0.1, units="dB"))
+    np.testing.assert_allclose(scaled["VH"].values, series.values, atol=0.05 + 1e-6)
 
 
 def test_the_sensor_s_own_files_still_go_to_its_reader(tmp_path, registry):
