@@ -10,6 +10,7 @@ aligned), reads with rasterio and keeps the assets' native dtype and nodata, so 
 arrive as stored and are scaled here once; stackstac defaults to float64 with NaN fill and
 rescales on its own, and needs the CRS and resolution spelled out whenever items lack them.
 
+Items are grouped by solar day (odc-stac's grouping), so the tiles of one pass make one date.
 Asset keys are matched to the plugin's bands through its aliases (Earth Search `red`..`scl`,
 Planetary Computer `B04`..`SCL`). Each item's digital numbers are scaled by, in this order:
 `--scale/--offset`; the Sentinel-2 L2A rule from the item's processing baseline
@@ -24,7 +25,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pandas as pd
 import xarray as xr
 
 from cae.cube.aliases import known_names
@@ -76,15 +76,23 @@ def read_stac(path: Path, spec: ModalitySpec, options: ReadOptions) -> xr.Datase
     if not assets:
         keys = sorted({key for item in items for key in item.assets})
         raise InputError(f"no asset of {path} names a {spec.name} band (assets: {', '.join(keys)}); `cae modalities` lists the bands")
+    days: dict[int, object] = {}
+
+    def solar_day(item, parsed, index: int):
+        """odc-stac's solar-day grouping (the tiles of one pass make one date), recorded per item."""
+        days[index] = parsed.solar_date.date()
+        return days[index]
+
     try:
         with warnings.catch_warnings():
             # rasterio's note when odc-stac warps an asset onto the output grid: not the user's business.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            loaded = odc.stac.load(items, bands=list(assets.values()), groupby="time").load()
+            loaded = odc.stac.load(items, bands=list(assets.values()), groupby=solar_day, anchor=_native_anchor(items, assets)).load()
     except Exception as error:
         raise InputError(f"odc-stac cannot load the items of {path} ({type(error).__name__}: {error})") from error
     loaded = loaded.rename({"longitude": "x", "latitude": "y"}) if "longitude" in loaded.dims else loaded
-    times = pd.DatetimeIndex(loaded["time"].values)
+    # odc-stac orders the dates by their group key: the n-th date holds the items of the n-th day.
+    passes = [[items[index] for index, day in days.items() if day == key] for key in sorted(set(days.values()))]
     given = user_scaling(options.scale, options.offset)
     variables, described = {}, set()
     for band, key in assets.items():
@@ -94,7 +102,7 @@ def read_stac(path: Path, spec: ModalitySpec, options: ReadOptions) -> xr.Datase
         if band not in spec.band_names:  # auxiliary classes (SCL) stay as stored
             variables[band] = masked
             continue
-        scalings = [given or _item_scaling(items, time, key) for time in times]
+        scalings = [given or _pass_scaling(group, key) for group in passes]
         for scaling in scalings:
             refuse_unscaled(data.dtype, scaling, f"{path}: asset {key}")
         described |= {scaling.describe() for scaling in scalings}
@@ -113,6 +121,23 @@ def read_stac(path: Path, spec: ModalitySpec, options: ReadOptions) -> xr.Datase
     )
 
 
+def _native_anchor(items: list, assets: dict[str, str]):
+    """Snap the output grid to the assets' own pixel edges, not to multiples of the pixel size.
+
+    Real Sentinel-2 tiles lie on multiples of 10 m, where both agree; a grid shifted off them
+    (a cube reprojected by its maker, then exported) would otherwise be resampled by a fraction
+    of a pixel. None (odc-stac's default) where the items carry no projection extension.
+    """
+    from odc.geo import xy_
+
+    asset = items[0].assets[next(iter(assets.values()))]
+    transform = asset.extra_fields.get("proj:transform") or items[0].properties.get("proj:transform")
+    if not transform:
+        return None
+    width, left, height, top = transform[0], transform[2], transform[4], transform[5]
+    return xy_((left / abs(width)) % 1.0, (top / abs(height)) % 1.0)
+
+
 def _band_assets(items: list, spec: ModalitySpec) -> dict[str, str]:
     """Band (plugin name) -> the asset key that holds it, over all items."""
     known = known_names(spec)
@@ -126,17 +151,13 @@ def _band_assets(items: list, spec: ModalitySpec) -> dict[str, str]:
     return found
 
 
-def _item_scaling(items: list, time: pd.Timestamp, key: str) -> Scaling:
-    """How the asset `key` of the item(s) at `time` is scaled; items merged into one date must agree."""
-    scalings = {_scaling_of(item, key) for item in items if _same_time(item, time)}
+def _pass_scaling(items: list, key: str) -> Scaling:
+    """How the asset `key` of the items merged into one date is scaled; they must agree."""
+    scalings = {_scaling_of(item, key) for item in items}
     if len(scalings) > 1:
-        raise InputError(f"items of {time:%Y-%m-%d} declare different scales for {key}: {sorted(s.describe() for s in scalings)}")
-    return scalings.pop() if scalings else Scaling()
-
-
-def _same_time(item, time: pd.Timestamp) -> bool:
-    stamp = pd.Timestamp(item.datetime).tz_localize(None) if item.datetime.tzinfo else pd.Timestamp(item.datetime)
-    return abs(stamp - time) < pd.Timedelta(seconds=1)
+        raise InputError(f"items {', '.join(item.id for item in items)} form one date but declare different scales for {key}: "
+                         f"{'; '.join(sorted(s.describe() for s in scalings))}")
+    return scalings.pop()
 
 
 def _scaling_of(item, key: str) -> Scaling:
@@ -144,10 +165,10 @@ def _scaling_of(item, key: str) -> Scaling:
     baseline = next((properties[name] for name in BASELINE_PROPERTIES if properties.get(name) is not None), None)
     if baseline is not None:
         applied = any(bool(properties.get(name)) for name in OFFSET_APPLIED_PROPERTIES)
-        return l2a_scaling(float(baseline), f"STAC item {item.id}", offset_applied=applied)
+        return l2a_scaling(float(baseline), "STAC item properties", offset_applied=applied)
     bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
     scale, offset = bands[0].get("scale"), bands[0].get("offset")
     if scale is None and offset is None:
         return Scaling()
-    return Scaling(float(1.0 if scale is None else scale), float(offset or 0.0), f"raster:bands of STAC item {item.id}")
+    return Scaling(float(1.0 if scale is None else scale), float(offset or 0.0), "raster:bands of the STAC asset")
 

@@ -110,3 +110,20 @@ def test_json_that_is_not_stac_is_refused(tmp_path, registry):
     path.write_text('{"type": "Topology"}')
     with pytest.raises(InputError, match=r"other.json is JSON but not STAC \(type 'Topology'"):
         read_sources([path], registry.spec("s2"), ReadOptions())
+
+
+def test_the_tiles_of_one_pass_make_one_date(tmp_path, romania_s2, registry):
+    """The crop's west and east halves as two items per date, seconds apart (two granules of one pass)."""
+    cube = romania_crop(romania_s2, dates=6, size=32)
+    west = cube.isel(x=slice(0, 16))
+    east = cube.isel(x=slice(16, None))
+    east = east.assign_coords(time=east["time"].values + np.timedelta64(3, "s"))
+    items = []
+    for name, half in (("west", west), ("east", east)):
+        cogs = write_cogs(half, tmp_path / name, EARTH_SEARCH, "05.00")
+        items += stac_items(half, cogs, tmp_path, "05.00", raster_offset=-0.1)
+    pystac.ItemCollection(items).save_object(str(tmp_path / "two_tiles.json"))
+    read = read_sources([tmp_path / "two_tiles.json"], registry.spec("s2"), ReadOptions())
+    assert read.sizes == {"time": 6, "y": 32, "x": 32}
+    np.testing.assert_allclose(read["B04"].values, cube["B04"].values, atol=SCALE_ROUNDING, equal_nan=True)
+    np.testing.assert_array_equal(read["time"].values.astype("datetime64[D]"), cube["time"].values.astype("datetime64[D]"))
