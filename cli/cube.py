@@ -14,36 +14,45 @@ app = typer.Typer(help="Build cubes from raw sensor files and check them.", no_a
 
 @app.command("build")
 def build(
-    inputs: Annotated[list[Path], typer.Argument(help="Raw files or folders of one area (e.g. L2A NetCDF, S1 GeoTIFF scenes).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Sources of one area: files, folders or a glob of GeoTIFFs, a STAC item collection (.json), a zarr/NetCDF dataset, or the sensor's own files (L2A NetCDF, SIG0 GeoTIFFs).")],
     modality: ModalityOption,
     out: OutOption,
+    bands: Annotated[str | None, typer.Option("--bands", help="Band names in file order, comma-separated (e.g. B02,B03,B04,B08), where the files do not name them.")] = None,
+    date_pattern: Annotated[str | None, typer.Option("--date-pattern", help="Regular expression finding the date in each file name: its group date, or year, month and day, or its first group.")] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="value = stored x scale + offset, overriding what the source declares.")] = None,
+    offset: Annotated[float | None, typer.Option("--offset", help="Added after --scale (e.g. -0.1 for L2A baseline 04.00+ with --scale 0.0001).")] = None,
+    units: Annotated[str | None, typer.Option("--units", help="The bands' unit where the source does not say (S1: dB or linear).")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Turn a sensor's raw files into a cube (zarr), then validate it.
+    """Turn the files of one area into a cube (zarr), then validate it.
 
-    s2: L2A NetCDF files at 10/20/60 m are merged onto the finest grid (nearest neighbour),
-    reflectance = DN / 10000, SCL kept. s1: sigma0 GeoTIFF scenes (SIG0_<date>__<VV|VH>_*.tif,
-    read through torchgeo); the slices of one date are merged.
+    The reader follows the sources (docs/data.md): a STAC item collection (odc-stac), a zarr or
+    NetCDF dataset in another tool's layout, GeoTIFF/COG files (one per date, or per date and
+    band; dates from the file names or tags), or the plugin's own files: s2 L2A NetCDF at
+    10/20/60 m (merged onto the finest grid), s1 SIG0 GeoTIFF scenes (torchgeo). Band names
+    follow the plugin's aliases (blue, B2, ...); digital numbers are scaled as the source
+    declares or as --scale/--offset say, and refused where neither does.
     """
-    from cae.outputs import check_writable
     from cae.cube.io import write_cube
+    from cae.cube.readers import ReadOptions, read_sources
     from cae.errors import InputError
-    from cae.outputs import check_apart
+    from cae.outputs import check_apart, check_writable
     from cae.plugins.manager import installed_modalities
 
     check_apart({"--out": out}, inputs)
-    registry = installed_modalities()
-    spec = registry.spec(modality)
-    if spec.build_cube is None:
-        raise InputError(f"modality {modality} cannot build cubes from raw files; give a ready cube instead")
+    spec = installed_modalities().spec(modality)
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     check_writable(out.parent)
-    with console.status(f"reading {len(inputs)} input(s)"):
-        built = spec.build_cube(inputs)
+    names = tuple(name.strip() for name in bands.split(",")) if bands is not None else None
+    if names is not None and not all(names):
+        raise InputError(f"--bands {bands!r} holds an empty name; give names separated by commas, e.g. B02,B03,B04,B08")
+    options = ReadOptions(bands=names, date_pattern=date_pattern, scale=scale, offset=offset, units=units)
+    with console.status(f"reading {len(inputs)} source(s)"):
+        built = read_sources(inputs, spec, options)
     with console.status(f"writing {out}"):
         write_cube(built, out, overwrite=overwrite)
-    console.print(f"wrote [bold]{out}[/bold]")
+    console.print(f"wrote [bold]{out}[/bold] ({built.attrs.get('reader', 'sensor')} reader, {built.sizes['time']} dates)")
     check([out])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from cae.cube.aliases import with_canonical_names
 from cae.cube.grid import north_up
 from cae.cube.io import reading
 from cae.cube.validate import check_cube
@@ -37,13 +38,15 @@ def prepare_modality(
     `cae embed` reads a large cube one chunk at a time; only the per-date valid fraction
     is computed up front.
 
-    A south-up cube (y ascending) is flipped north-up first (`cae.cube.grid.north_up`).
+    Bands named by an alias (`red`, `B4`) are renamed to the plugin's names first
+    (`cae.cube.aliases`), and a south-up cube (y ascending) is flipped north-up
+    (`cae.cube.grid.north_up`).
     The plugin maps raw values into [0, 1] and says which pixels are valid; here every
     non-finite value becomes invalid too, invalid values become NaN (so nothing downstream
     can mistake them for data), and a time-axis modality keeps only dates valid on at least
     `spec.min_valid_fraction` of the cube.
     """
-    cube = north_up(cube)
+    cube = north_up(with_canonical_names(cube, spec))
     check_cube(cube, spec, source)
     with reading(source):
         prepared = spec.preprocess(cube, mask_variable=mask_variable)

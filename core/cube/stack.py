@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cae.cube.aliases import canonical_names, with_canonical_names
 from cae.cube.io import open_cube
 from cae.cube.prepare import align_to_dates, prepare_modality
 from cae.cube.validate import check_same_grid, variables_found
@@ -34,7 +35,8 @@ class ModalityStack:
 
 
 def modality_of(cube, registry: ModalityRegistry, source: str) -> str:
-    """Which installed modality a cube holds: its `modality` attribute, else its bands.
+    """Which installed modality a cube holds: its `modality` attribute, else its bands
+    (by their names or aliases).
 
     A derived modality shares its source's bands, so it never claims a cube by them.
     """
@@ -45,7 +47,7 @@ def modality_of(cube, registry: ModalityRegistry, source: str) -> str:
     matches = [
         name
         for name, item in registry.modalities.items()
-        if item.spec.derived_from is None and item.spec.bands_in(list(cube.data_vars))
+        if item.spec.derived_from is None and item.spec.bands_in(list(canonical_names(cube.data_vars, item.spec).values()))
     ]
     if len(matches) == 1:
         return matches[0]
@@ -83,6 +85,7 @@ def load_stack(
     for path in paths:
         cube = open_cube(path)
         name = modality_of(cube, registry, str(path))
+        cube = with_canonical_names(cube, registry.spec(name))  # derived modalities read it too
         if name in cubes:
             raise InputError(f"two cubes of modality {name}: {cubes[name][1]} and {path}; give one per place")
         cubes[name] = (cube, Path(path))

@@ -28,6 +28,9 @@ class Band:
     unit: str
     optional: bool = False
     description: str = ""
+    #: Other names sources give this band (Earth Search `red`, Earth Engine `B4`); matched
+    #: case-insensitively by `cae.cube.aliases`, so every command accepts them.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ class ModalitySpec:
     #: A modality aligned to the time axis is missing on dates farther than this.
     alignment_tolerance_days: float = 12.0
     build_cube: BuildCubeFunction | None = None
+    #: File name patterns (globs) of the sensor's own raw files that `build_cube` reads; other
+    #: layouts (GeoTIFF folders, STAC, xarray datasets) go to the generic readers (`cae.cube.readers`).
+    raw_files: tuple[str, ...] = ()
     #: The modality whose cubes this one is computed from (e.g. spectral indices from `s2`
     #: reflectance): it reads those cubes, never claims a cube by its bands, and in fusion
     #: it is read from the same cube as its source.
@@ -127,6 +133,9 @@ class ModalitySpec:
     #: A small real cube this modality reads: what the modality contract test checks it
     #: on, and what `cae train --modality NAME` trains on when no --cube is given.
     sample_cube: SampleCubeFunction | None = None
+    #: Variables the preprocessing reads besides the bands (S2's scene classification), with
+    #: their aliases: renamed like bands, never model input.
+    auxiliary: tuple[Band, ...] = ()
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -151,6 +160,12 @@ class ModalitySpec:
             found.append("declares no bands")
         if len(set(names)) != len(names):
             found.append(f"band names repeat: {names}")
+        spellings: dict[str, set[str]] = {}
+        for band in (*self.bands, *self.auxiliary):
+            for spelling in (band.name, *band.aliases):
+                spellings.setdefault(spelling.lower(), set()).add(band.name)
+        found += [f"{spelling!r} names {' and '.join(sorted(owners))} (names and aliases match in any case)"
+                  for spelling, owners in spellings.items() if len(owners) > 1]
         if not 1 <= self.min_bands <= max(len(names), 1):
             found.append(f"min_bands={self.min_bands} does not fit its {len(names)} bands")
         if not callable(self.preprocess):

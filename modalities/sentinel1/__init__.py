@@ -12,8 +12,10 @@ from pathlib import Path
 from cae import Band, LossWeights, ModalitySpec, PreparedModality, SamplingDefaults, hookimpl
 
 BANDS = (
-    Band("VV", "linear power or dB (attrs units)", optional=True, description="co-polarised backscatter"),
-    Band("VH", "linear power or dB (attrs units)", optional=True, description="cross-polarised backscatter"),
+    Band("VV", "linear power or dB (attrs units)", optional=True, description="co-polarised backscatter",
+         aliases=("sigma0_vv", "gamma0_vv")),
+    Band("VH", "linear power or dB (attrs units)", optional=True, description="cross-polarised backscatter",
+         aliases=("sigma0_vh", "gamma0_vh")),
 )
 
 
@@ -51,6 +53,7 @@ SPEC = ModalitySpec(
     sampling=SamplingDefaults(window_dates=40, window_stride=40, patch_stride=15),
     alignment_tolerance_days=12.0,
     build_cube=build_cube,
+    raw_files=("SIG0_*.tif",),
     sample_cube=sample_cube,
 )
 

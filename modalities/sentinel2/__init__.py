@@ -12,18 +12,22 @@ from cae import Band, LossWeights, ModalitySpec, PreparedModality, hookimpl
 
 #: The paper's ten bands; B02 B03 B04 B08 (true colour and near infrared) are required,
 #: the others are used when a cube has them (the bundled real cube has B8A and B11 only).
+#: Aliases: Earth Search's names (`blue`..`swir22`, `scl`) and Earth Engine's (`B2`, `B8`);
+#: Planetary Computer's and openEO's (`B02`, `b02`) match in any case.
 BANDS = (
-    Band("B02", "reflectance", description="blue, 490 nm, 10 m"),
-    Band("B03", "reflectance", description="green, 560 nm, 10 m"),
-    Band("B04", "reflectance", description="red, 665 nm, 10 m"),
-    Band("B05", "reflectance", optional=True, description="red edge, 705 nm, 20 m"),
-    Band("B06", "reflectance", optional=True, description="red edge, 740 nm, 20 m"),
-    Band("B07", "reflectance", optional=True, description="red edge, 783 nm, 20 m"),
-    Band("B08", "reflectance", description="near infrared, 842 nm, 10 m"),
-    Band("B8A", "reflectance", optional=True, description="narrow near infrared, 865 nm, 20 m"),
-    Band("B11", "reflectance", optional=True, description="short-wave infrared, 1610 nm, 20 m"),
-    Band("B12", "reflectance", optional=True, description="short-wave infrared, 2190 nm, 20 m"),
+    Band("B02", "reflectance", description="blue, 490 nm, 10 m", aliases=("blue", "B2")),
+    Band("B03", "reflectance", description="green, 560 nm, 10 m", aliases=("green", "B3")),
+    Band("B04", "reflectance", description="red, 665 nm, 10 m", aliases=("red", "B4")),
+    Band("B05", "reflectance", optional=True, description="red edge, 705 nm, 20 m", aliases=("rededge1", "rededge", "B5")),
+    Band("B06", "reflectance", optional=True, description="red edge, 740 nm, 20 m", aliases=("rededge2", "B6")),
+    Band("B07", "reflectance", optional=True, description="red edge, 783 nm, 20 m", aliases=("rededge3", "B7")),
+    Band("B08", "reflectance", description="near infrared, 842 nm, 10 m", aliases=("nir", "B8")),
+    Band("B8A", "reflectance", optional=True, description="narrow near infrared, 865 nm, 20 m", aliases=("nir08", "B08A")),
+    Band("B11", "reflectance", optional=True, description="short-wave infrared, 1610 nm, 20 m", aliases=("swir16", "swir1")),
+    Band("B12", "reflectance", optional=True, description="short-wave infrared, 2190 nm, 20 m", aliases=("swir22", "swir2")),
 )
+#: The L2A scene classification: read for cloud masking, never model input.
+AUXILIARY = (Band("SCL", "class", optional=True, description="L2A scene classification", aliases=("scl",)),)
 
 
 def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:
@@ -58,7 +62,9 @@ SPEC = ModalitySpec(
     fusion_loss_weights=LossWeights(mae=0.665, ssim=0.02, sam=0.315, center_weight=1.75),
     defines_time_axis=True,
     build_cube=build_cube,
+    raw_files=("*.nc", "*.nc4"),
     sample_cube=sample_cube,
+    auxiliary=AUXILIARY,
 )
 
 

@@ -51,13 +51,11 @@ def scale_problems(cube: xr.Dataset, bands: tuple[str, ...]) -> list[str]:
     return problems
 
 
-def no_mask_warning(cube: xr.Dataset) -> str:
-    """What to tell a user whose cube has no cloud mask."""
-    lower = [name for name in cube.data_vars if str(name).lower() == SCENE_CLASSIFICATION.lower()]
-    hint = (f"rename its variable {lower[0]!r} to {SCENE_CLASSIFICATION}" if lower else
-            f"add the L2A scene classification as {SCENE_CLASSIFICATION}, or name a mask with --mask-variable")
+def no_mask_warning() -> str:
+    """What to tell a user whose cube has no cloud mask (`scl` and other aliases were renamed to SCL before)."""
     return (f"the cube has no cloud mask ({SCENE_CLASSIFICATION}), so every pixel counts as clear and clouds will be "
-            f"embedded as land; {hint}. Recorded as cloud_mask: none")
+            f"embedded as land; add the L2A scene classification as {SCENE_CLASSIFICATION}, or name a mask with "
+            "--mask-variable. Recorded as cloud_mask: none")
 
 
 def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: str | None) -> PreparedModality:
@@ -86,6 +84,6 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
         valid = valid & ~invalid_from_mask_variable(cube, mask_variable)
         parameters["mask_variable"] = mask_variable
     if SCENE_CLASSIFICATION not in cube.data_vars and mask_variable is None:
-        warnings.warn(no_mask_warning(cube), DataWarning, stacklevel=2)
+        warnings.warn(no_mask_warning(), DataWarning, stacklevel=2)
         parameters["cloud_mask"] = "none"
     return PreparedModality(spec.name, bands, values.clip(0.0, 1.0), valid, parameters)
