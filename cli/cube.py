@@ -14,33 +14,41 @@ app = typer.Typer(help="Build cubes from raw sensor files and check them.", no_a
 
 @app.command("build")
 def build(
-    inputs: Annotated[list[Path], typer.Argument(help="Raw files or folders of one area (e.g. L2A NetCDF, S1 GeoTIFF scenes).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Raw files or folders of one area (e.g. L2A NetCDF, S1 GeoTIFF scenes), or one cube (zarr) to mask or put on another grid.")],
     modality: ModalityOption,
     out: OutOption,
+    like: Annotated[Path | None, typer.Option("--like", help="A cube whose grid (CRS, transform, shape) the new cube takes, e.g. the S2 cube for S1.")] = None,
+    resampling: Annotated[str, typer.Option("--resampling", help="How continuous bands are resampled onto --like: bilinear (dB bands as linear power), nearest, cubic or average; classes and masks always nearest.")] = "bilinear",
+    cloud_mask: Annotated[str, typer.Option("--cloud-mask", help="auto: SCL where the cube has it, else the temporal outlier test; scl; temporal; none (add no mask).")] = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Turn a sensor's raw files into a cube (zarr), then validate it.
 
     s2: L2A NetCDF files at 10/20/60 m are merged onto the finest grid (nearest neighbour),
-    reflectance = DN / 10000, SCL kept. s1: sigma0 GeoTIFF scenes (SIG0_<date>__<VV|VH>_*.tif,
-    read through torchgeo); the slices of one date are merged.
+    reflectance = DN / 10000, SCL kept; without SCL, clouds and shadows are flagged by a
+    temporal outlier test (--cloud-mask). s1: sigma0 GeoTIFF scenes (SIG0_<date>__<VV|VH>_*.tif,
+    read through torchgeo); the slices of one date are merged. --like puts the cube on the
+    grid of another (rioxarray), recorded in the cube's attribute `coregistration`.
     """
     from cae.checkpoint import check_writable
+    from cae.cube.build import CLOUD_MASK_CHOICES, build_cube
+    from cae.cube.coregister import RESAMPLING_METHODS
     from cae.cube.io import write_cube
     from cae.errors import InputError
     from cae.outputs import check_apart
     from cae.plugins import installed_modalities
 
-    check_apart({"--out": out}, inputs)
-    registry = installed_modalities()
-    spec = registry.spec(modality)
-    if spec.build_cube is None:
-        raise InputError(f"modality {modality} cannot build cubes from raw files; give a ready cube instead")
+    check_apart({"--out": out}, [*inputs, *([like] if like is not None else [])])
+    if resampling not in RESAMPLING_METHODS:
+        raise typer.BadParameter(f"{resampling!r} is not one of {', '.join(RESAMPLING_METHODS)}", param_hint="--resampling")
+    if cloud_mask not in CLOUD_MASK_CHOICES:
+        raise typer.BadParameter(f"{cloud_mask!r} is not one of {', '.join(CLOUD_MASK_CHOICES)}", param_hint="--cloud-mask")
+    spec = installed_modalities().spec(modality)
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     check_writable(out.parent)
     with console.status(f"reading {len(inputs)} input(s)"):
-        built = spec.build_cube(inputs)
+        built = build_cube(inputs, spec, like=like, resampling=resampling, cloud_mask=cloud_mask)
     with console.status(f"writing {out}"):
         write_cube(built, out, overwrite=overwrite)
     console.print(f"wrote [bold]{out}[/bold]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,7 +147,11 @@ def write_cube(
     if any(variable.chunks for variable in cube.data_vars.values()):
         cube = cube.chunk({dim: -1 if chunks.get(dim, -1) == -1 else min(size, chunks[dim]) for dim, size in cube.sizes.items()})
     try:
-        cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=True, zarr_format=3)
+        with warnings.catch_warnings():
+            # zarr says consolidated metadata is not (yet) in the v3 spec; xarray reads it, and
+            # without it plain `xarray.open_zarr` warns on every open instead.
+            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+            cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=True, zarr_format=3)
         if path.exists():
             retired = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
             path.rename(retired)
