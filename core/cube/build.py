@@ -69,7 +69,7 @@ def with_cloud_mask(cube: xr.Dataset, choice: str) -> xr.Dataset:
         if not has_scene_classes:
             raise InputError(
                 f"--cloud-mask scl: the cube has no {SCENE_CLASSIFICATION} variable (variables: "
-                f"{', '.join(map(str, cube.data_vars))}); use --cloud-mask temporal, or none"
+                f"{', '.join(sorted(map(str, cube.data_vars)))}); use --cloud-mask temporal, or none"
             )
         return cube
     if not optical:

@@ -20,6 +20,8 @@ Romania cube (tests/cube/test_cloudmask.py): cloud precision 0.69, recall 0.86.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -76,12 +78,19 @@ def temporal_cloud_mask(cube: xr.Dataset) -> xr.DataArray:
 
 
 def _neighbouring_clear_median(values: xr.DataArray, clear: xr.DataArray) -> xr.DataArray:
-    """Each pixel-date's reference: the median of the clear dates around it, else of all its clear dates."""
+    """Each pixel-date's reference: the median of the clear dates around it, else of all its clear dates.
+
+    bottleneck's moving median (NaN ignored) is a trailing window; padding the end by half
+    a window and shifting centres it. xarray's own rolling median was 20 times slower here.
+    """
+    import bottleneck
+
     clear_values = values.where(clear)
-    window = clear_values.rolling(time=WINDOW_DATES, center=True, min_periods=1).median()
-    return window.fillna(clear_values.median("time"))
+    half = WINDOW_DATES // 2
+    padded = np.pad(clear_values.values, ((0, half), (0, 0), (0, 0)), constant_values=np.nan)
+    moving = bottleneck.move_median(padded, WINDOW_DATES, min_count=1, axis=0)[half:]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: their median is NaN, as wanted
+        whole_series = np.nanmedian(clear_values.values, axis=0)
+    return values.copy(data=np.where(np.isnan(moving), whole_series, moving))
 
-
-def cloud_share(mask: xr.DataArray) -> float:
-    """The share of pixel-dates flagged cloud or shadow."""
-    return float(np.mean(mask.values != CLEAR))
