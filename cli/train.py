@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from cae.cli.console import console
+from cae.cli.options import MaskVariableOption
 
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, or auto (cuda when available).")]
 
@@ -72,6 +73,7 @@ def train(
         ),
     ] = None,
     device: DeviceOption = "auto",
+    mask_variable: MaskVariableOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data and result.")] = 42,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<modality>.")] = None,
     resume: Annotated[
@@ -112,7 +114,7 @@ def train(
         settings["loss_weights"] = _parse_loss_weights(loss_weights)
     config = TrainConfig(**settings)
     if fusion:
-        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume)
+        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume, mask_variable)
         return
     [modality] = modalities
     spec = installed_modalities().spec(modality)  # an unknown name fails here, listing the installed ones
@@ -120,7 +122,7 @@ def train(
         if spec.sample_cube is None:
             raise InputError(f"{modality} has no sample cube to train on; give --cube")
         cube = [spec.sample_cube()]
-    result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume)
+    result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume, mask_variable=mask_variable)
     test = result.metadata.get("test", {})
     console.print(f"saved the {modality} encoder in [bold]{result.run_dir}[/bold]")
     if test:
@@ -143,7 +145,8 @@ def warn_if_weak(test: dict) -> None:
 
 
 def _train_fusion(
-    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool
+    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool,
+    mask_variable: str | None,
 ) -> None:
     from cae.data import demo_cube_path
     from cae.errors import InputError
@@ -158,7 +161,7 @@ def _train_fusion(
         encoders[name] = Path(folder)
     result = train_fusion(
         cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
-        preset=FusionPreset(embedding_dim=dims), resume=resume,
+        preset=FusionPreset(embedding_dim=dims), resume=resume, mask_variable=mask_variable,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")
     for name, scores in result.metadata.get("test", {}).items():

@@ -493,7 +493,11 @@ def resolve_device(device: str) -> str:
 
 
 def load_sources(
-    modality: str, cubes: Sequence[str | os.PathLike], halo: int = 0, fill: Sequence[float] | None = None
+    modality: str,
+    cubes: Sequence[str | os.PathLike],
+    halo: int = 0,
+    fill: Sequence[float] | None = None,
+    mask_variable: str | None = None,
 ) -> tuple[ModalitySpec, dict[str, SourceCube]]:
     """Open and prepare every training cube of one modality (each cube holds its own sites).
 
@@ -501,6 +505,7 @@ def load_sources(
     `fill`: the band values that replace missing ones (a trained encoder's `fill_values`);
     by default the band means of all these cubes (`cae.sampling.band_fill_values`), which
     a new encoder then saves with its weights.
+    `mask_variable`: a cube variable marking invalid pixels (`cae cube check --mask-variable`).
     """
     registry = installed_modalities()
     spec = registry.spec(modality)
@@ -511,7 +516,7 @@ def load_sources(
         found = modality_of(cube, registry, str(path))
         if found not in (modality, spec.derived_from):
             raise InputError(f"{path} holds {found}, not {modality}")
-        prepared = prepare_modality(cube, spec, source=str(path))
+        prepared = prepare_modality(cube, spec, mask_variable=mask_variable, source=str(path))
         if bands is not None and prepared.bands != bands:
             raise InputError(
                 f"{path} has bands {prepared.bands}, the other cubes {bands}; train on cubes with the same bands"
@@ -703,8 +708,13 @@ def train_encoder(
     *,
     resume: bool = False,
     progress: bool = True,
+    mask_variable: str | None = None,
 ) -> TrainResult:
-    """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
+    """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`.
+
+    `mask_variable` names a cube variable marking invalid pixels; the preprocessing parameters
+    in encoder.json record it, and embedding needs the same.
+    """
     run_dir = Path(out)
     check_learning_rate_decay(config)
     check_apart({"--out": run_dir}, cubes)
@@ -712,7 +722,7 @@ def train_encoder(
         if config.loss_weights is not None and not config.loss_weights.valid:
             raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
         preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
-        spec, sources = load_sources(modality, cubes, preset.halo)
+        spec, sources = load_sources(modality, cubes, preset.halo, mask_variable=mask_variable)
         config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
         sampling = config.sampling or spec.sampling
         split, train, val, test = site_datasets(sources, sampling, config)

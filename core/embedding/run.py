@@ -61,6 +61,8 @@ class EmbedOptions:
     #: Arithmetic of the encoders and fusion: "float32", or "bfloat16" (autocast: matrix
     #: products and convolutions in bfloat16, for a GPU's tensor cores). The store is float32.
     precision: str = "float32"
+    #: A cube variable marking invalid pixels (non-zero or NaN), as `cae cube check --mask-variable`.
+    mask_variable: str | None = None
 
 
 #: `EmbedOptions.precision` values and the autocast dtype each runs under (None: off).
@@ -92,6 +94,7 @@ class EmbedJob:
     #: The fused modalities computed from another's cube (read from that cube).
     derived: tuple[str, ...] = ()
     precision: str = "float32"
+    mask_variable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,12 @@ class EmbedPlan:
 
 
 @functools.lru_cache(maxsize=2)
-def _stack(cubes: tuple[str, ...], derived: tuple[str, ...]):
+def _stack(cubes: tuple[str, ...], derived: tuple[str, ...], mask_variable: str | None = None):
     """The prepared, lazy modalities of the cubes (once per process: workers reuse it)."""
     from cae.cube.stack import load_stack
     from cae.plugins import installed_modalities
 
-    return load_stack(cubes, installed_modalities(), derived=derived, load=False)
+    return load_stack(cubes, installed_modalities(), derived=derived, mask_variable=mask_variable, load=False)
 
 
 @functools.lru_cache(maxsize=2)
@@ -150,7 +153,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
     fusion = _fusion(str(Path(model).resolve()), device)
     registry = installed_modalities()
     derived = tuple(name for name in fusion.model.modalities if registry.spec(name).derived_from)
-    stack = _stack(cubes, derived)
+    stack = _stack(cubes, derived, options.mask_variable)
     missing = [name for name in fusion.model.modalities if name not in stack.modalities]
     unknown = [name for name in stack.modalities if name not in fusion.model.modalities]
     if stack.time_axis in missing or unknown:
@@ -177,7 +180,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
         raise InputError(f"unknown precision {options.precision!r}; use {' or '.join(PRECISIONS)}")
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
-        reach, fill_values, derived, options.precision,
+        reach, fill_values, derived, options.precision, options.mask_variable,
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + chunk_dates, n_times)), slice(y, min(y + side, height)),
@@ -282,7 +285,7 @@ def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkIn
     def values_of(array):
         return array.compute(scheduler="synchronous").values
 
-    stack = _stack(job.cubes, job.derived)
+    stack = _stack(job.cubes, job.derived, job.mask_variable)
     shape = stack.reference.valid.shape
     t, y, x = chunk.region
     with reading(", ".join(job.cubes)):
@@ -358,7 +361,7 @@ def template(plan_: EmbedPlan):
     from cae.cube.io import open_cube
 
     job = plan_.job
-    stack, fusion = _stack(job.cubes, job.derived), _fusion(job.model, job.device)
+    stack, fusion = _stack(job.cubes, job.derived, job.mask_variable), _fusion(job.model, job.device)
     reference = stack.reference.valid
     n_times, height, width = plan_.shape
     features = fusion.model.preset.embedding_dim
@@ -410,6 +413,7 @@ def run_record(plan_: EmbedPlan) -> dict[str, Any]:
         "input_fingerprint": fingerprint(job.cubes),
         "path": "naive" if job.naive else "fast",
         "precision": job.precision,
+        "mask_variable": job.mask_variable,
         "shape": list(plan_.shape),
         "chunks": [chunk.name for chunk in plan_.chunks],
     }

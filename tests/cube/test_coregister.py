@@ -60,7 +60,7 @@ def test_s1_on_another_grid_is_put_on_the_s2_grid_and_cube_check_accepts_the_pai
     assert recorded["like"] == str(s2) and recorded["resampling"] == {"VH": "bilinear in linear power"}
     assert recorded["crs"] == "EPSG:27704" and recorded["source_crs"] == "EPSG:32633"
     assert recorded["shape"] == [poland_s1.sizes["y"] + 2 * PAD, poland_s1.sizes["x"] + 2 * PAD]
-    # Round trip: back on the original pixels, within resampling error (measured: median 0.3 dB).
+    # Round trip: back on the original pixels, within resampling error (measured: median 0.21 dB, 90th percentile 0.61).
     inner = s1["VH"].isel(y=slice(PAD, -PAD), x=slice(PAD, -PAD))
     assert np.allclose(inner["x"], poland_s1["x"]) and np.allclose(inner["y"], poland_s1["y"])
     difference = np.abs(inner.values - poland_s1["VH"].values)
