@@ -21,6 +21,9 @@ from cae.fusion.training import train_fusion
 from cae.modalities.sentinel2.preprocessing import INVALID_SCENE_CLASSES
 from cae.training import train_encoder
 
+#: The module trains an encoder and fusion (about 30 s on two idle cores).
+pytestmark = pytest.mark.slow
+
 STEPS = ["--preset", "tiny", "--max-steps", "1", "--batch-size", "4", "--device", "cpu"]
 
 
@@ -31,9 +34,9 @@ def with_renamed_mask(cube: xr.Dataset) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def renamed(tmp_path_factory) -> Path:
-    """48 x 48 pixels of the Romania cube (all dates) with its mask renamed: what the encoder and fusion train on."""
+    """32 x 32 pixels of the Romania cube (all dates) with its mask renamed: what the encoder and fusion train on."""
     path = tmp_path_factory.mktemp("renamed") / "romania_clouds.zarr"
-    return write_cube(with_renamed_mask(open_cube(demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48))), path)
+    return write_cube(with_renamed_mask(open_cube(demo_cube_path("s2")).isel(y=slice(0, 32), x=slice(0, 32))), path)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,10 @@ def runs(renamed, tmp_path_factory) -> Path:
     """Encoder and fusion trained with mask_variable='clouds' (library calls; the command line's
     threading of the option is what the refusal test below checks)."""
     root = tmp_path_factory.mktemp("runs")
-    train_encoder("s2", [renamed], root / "s2", demo_training_config("s2", max_steps=3), progress=False,
+    sparse = {"validation_spacing": 16, "test_spacing": 16}  # fewer held-out windows to score: a fast test
+    train_encoder("s2", [renamed], root / "s2", demo_training_config("s2", max_steps=3, **sparse), progress=False,
                   mask_variable="clouds")
-    train_fusion([renamed], root / "fusion", demo_training_config("s2", max_steps=2), encoders={"s2": root / "s2"},
+    train_fusion([renamed], root / "fusion", demo_training_config("s2", max_steps=2, **sparse), encoders={"s2": root / "s2"},
                  progress=False, mask_variable="clouds")
     return root
 
@@ -60,7 +64,7 @@ def test_training_reads_the_renamed_mask_as_scl_would_be_read(runs):
     assert encoder["preprocessing"]["mask_variable"] == "clouds"
     assert "cloud_mask" not in encoder["preprocessing"]  # not warned about as a cube without a mask
     # The same dates are dropped as with SCL itself: the renamed mask is the same mask.
-    scl_cube = open_cube(demo_cube_path("s2")).isel(y=slice(0, 48), x=slice(0, 48))
+    scl_cube = open_cube(demo_cube_path("s2")).isel(y=slice(0, 32), x=slice(0, 32))
     from cae.cube.prepare import prepare_modality
     from cae.plugins import installed_modalities
 
