@@ -59,11 +59,13 @@ def with_cloud_mask(cube: xr.Dataset, choice: str) -> xr.Dataset:
     """The cube with the cloud mask `choice` asks for (see `CLOUD_MASK_CHOICES`).
 
     Only cubes of the bands the temporal test reads (S2's B02 B03 B04 B08) take a cloud mask;
-    others (radar) pass unchanged under `auto`.
+    others (radar), and cubes that have one (SCL or an earlier `cloud_mask`), pass unchanged
+    under `auto`.
     """
     optical = all(name in cube.data_vars for name in CLOUD_TEST_BANDS)
     has_scene_classes = SCENE_CLASSIFICATION in cube.data_vars
-    if choice == "none" or (choice == "auto" and (has_scene_classes or not optical)):
+    already_masked = has_scene_classes or CLOUD_MASK in cube.data_vars
+    if choice == "none" or (choice == "auto" and (already_masked or not optical)):
         return cube
     if choice == "scl":
         if not has_scene_classes:

@@ -87,6 +87,14 @@ def test_a_cube_without_scl_is_built_with_the_temporal_mask_one_warning_and_prov
     assert prepared.parameters["cloud_mask"] == "temporal"
     cloudy = prepared.valid.sel(time=CLOUDY_DATES[1]).values
     assert cloudy.mean() < 0.5  # the clouds are no longer counted as land
+    # Built again (here onto its own grid): the mask is kept as it is, not made again, no warning.
+    again = tmp_path / "again.zarr"
+    capsys.readouterr()
+    assert run(["cube", "build", "--modality", "s2", str(out), "--like", str(out), "--out", str(again)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    rebuilt = open_cube(again)
+    np.testing.assert_array_equal(rebuilt[CLOUD_MASK].values, cube[CLOUD_MASK].values)
+    assert rebuilt.attrs["coregistration"]["resampling"][CLOUD_MASK] == "nearest"
 
 
 @requires_shared_data
