@@ -22,6 +22,9 @@ def build(
     scale: Annotated[float | None, typer.Option("--scale", help="value = stored x scale + offset, overriding what the source declares.")] = None,
     offset: Annotated[float | None, typer.Option("--offset", help="Added after --scale (e.g. -0.1 for L2A baseline 04.00+ with --scale 0.0001).")] = None,
     units: Annotated[str | None, typer.Option("--units", help="The bands' unit where the source does not say (S1: dB or linear).")] = None,
+    like: Annotated[Path | None, typer.Option("--like", help="A cube whose grid (CRS, transform, shape) the new cube takes, e.g. the S2 cube for S1.")] = None,
+    resampling: Annotated[str, typer.Option("--resampling", help="How continuous bands are resampled onto --like: bilinear (dB bands as linear power), nearest, cubic or average; classes and masks always nearest.")] = "bilinear",
+    cloud_mask: Annotated[str, typer.Option("--cloud-mask", help="auto: SCL where the cube has it, else the temporal outlier test; scl; temporal; none (add no mask).")] = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Turn the files of one area into a cube (zarr), then validate it.
@@ -31,15 +34,24 @@ def build(
     band; dates from the file names or tags), or the plugin's own files: s2 L2A NetCDF at
     10/20/60 m (merged onto the finest grid), s1 SIG0 GeoTIFF scenes (torchgeo). Band names
     follow the plugin's aliases (blue, B2, ...); digital numbers are scaled as the source
-    declares or as --scale/--offset say, and refused where neither does.
+    declares or as --scale/--offset say, and refused where neither does. An optical cube
+    without SCL gets clouds and shadows flagged by a temporal outlier test (--cloud-mask).
+    --like puts the cube on the grid of another (rioxarray), recorded in its attribute
+    `coregistration`.
     """
+    from cae.cube.build import CLOUD_MASK_CHOICES, build_cube
+    from cae.cube.coregister import RESAMPLING_METHODS
     from cae.cube.io import write_cube
-    from cae.cube.readers import ReadOptions, read_sources
+    from cae.cube.readers import ReadOptions
     from cae.errors import InputError
     from cae.outputs import check_apart, check_writable
     from cae.plugins.manager import installed_modalities
 
-    check_apart({"--out": out}, inputs)
+    check_apart({"--out": out}, [*inputs, *([like] if like is not None else [])])
+    if resampling not in RESAMPLING_METHODS:
+        raise typer.BadParameter(f"{resampling!r} is not one of {', '.join(RESAMPLING_METHODS)}", param_hint="--resampling")
+    if cloud_mask not in CLOUD_MASK_CHOICES:
+        raise typer.BadParameter(f"{cloud_mask!r} is not one of {', '.join(CLOUD_MASK_CHOICES)}", param_hint="--cloud-mask")
     spec = installed_modalities().spec(modality)
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
@@ -49,7 +61,7 @@ def build(
         raise InputError(f"--bands {bands!r} holds an empty name; give names separated by commas, e.g. B02,B03,B04,B08")
     options = ReadOptions(bands=names, date_pattern=date_pattern, scale=scale, offset=offset, units=units)
     with console.status(f"reading {len(inputs)} source(s)"):
-        built = read_sources(inputs, spec, options)
+        built = build_cube(inputs, spec, options, like=like, resampling=resampling, cloud_mask=cloud_mask)
     with console.status(f"writing {out}"):
         write_cube(built, out, overwrite=overwrite)
     console.print(f"wrote [bold]{out}[/bold] ({built.attrs.get('reader', 'sensor')} reader, {built.sizes['time']} dates)")

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from cae.cli.console import console, progress
-from cae.cli.options import DeviceOption
+from cae.cli.options import DeviceOption, MaskVariableOption
 
 
 def _precision(value: str) -> str:
@@ -49,6 +49,7 @@ def embed(
     int8: Annotated[
         bool, typer.Option("--int8", help="Also store embedding_int8 (a quarter of the size) with per-feature scale and offset.")
     ] = False,
+    mask_variable: MaskVariableOption = None,
 ) -> None:
     """Embed every cloud-free pixel-date of a cube with a trained fusion model.
 
@@ -70,7 +71,7 @@ def embed(
     from cae.embedding.run import embed as embed_cubes
 
     options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8,
-                           precision)
+                           precision, mask_variable)
     if dry_run:
         planned = plan(cubes, model, out, options)
         numbers = estimate(planned, int8)

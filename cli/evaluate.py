@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from cae.cli.console import console, progress
-from cae.cli.options import DeviceOption, OverwriteOption
+from cae.cli.options import DeviceOption, MaskVariableOption, OverwriteOption
 
 app = typer.Typer(
     help="Evaluate trained models and embeddings: reconstruction vs PCA, GPP at flux towers, maps.",
@@ -309,6 +309,7 @@ def probe(
         str, typer.Option(help="regression, classification, or auto (integer labels with <= 20 classes are classes).")
     ] = "auto",
     seed: SeedOption = 42,
+    mask_variable: MaskVariableOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """How much the embedding knows, next to the bands it was made from.
@@ -334,7 +335,8 @@ def probe(
         raise InputError("nothing to probe: give a --target label, or leave the temporal probe on")
     inputs = (embeddings, *(cube or ()), *((target,) if target else ()))
     check_output_folder(out, overwrite, inputs)
-    options = ProbeOptions(period=period, percentiles=percentiles, block_size=block_size, folds=folds, task=task, seed=seed)
+    options = ProbeOptions(period=period, percentiles=percentiles, block_size=block_size, folds=folds, task=task, seed=seed,
+                           mask_variable=mask_variable)
     label_result, temporal_result = run_probes(embeddings, target, cube, options, temporal)
     with staged_folder(out, overwrite, inputs) as folder:
         write_probe_outputs(folder, label_result, temporal_result)

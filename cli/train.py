@@ -5,9 +5,8 @@ from typing import Annotated
 
 import typer
 
-from cae.cli.options import DeviceOption
-
 from cae.cli.console import console
+from cae.cli.options import DeviceOption, MaskVariableOption
 
 
 
@@ -73,6 +72,7 @@ def train(
         ),
     ] = None,
     device: DeviceOption = "auto",
+    mask_variable: MaskVariableOption = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data and result.")] = 42,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<modality>.")] = None,
     resume: Annotated[
@@ -114,7 +114,7 @@ def train(
         settings["loss_weights"] = _parse_loss_weights(loss_weights)
     config = TrainConfig(**settings)
     if fusion:
-        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume)
+        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume, mask_variable)
         return
     [modality] = modalities
     spec = installed_modalities().spec(modality)  # an unknown name fails here, listing the installed ones
@@ -122,7 +122,7 @@ def train(
         if spec.sample_cube is None:
             raise InputError(f"{modality} has no sample cube to train on; give --cube")
         cube = [spec.sample_cube()]
-    result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume)
+    result = train_encoder(modality, cube, out or Path("runs") / modality, config, resume=resume, mask_variable=mask_variable)
     test = result.metadata.get("test", {})
     console.print(f"saved the {modality} encoder in [bold]{result.run_dir}[/bold]")
     if test:
@@ -145,7 +145,8 @@ def warn_if_weak(test: dict) -> None:
 
 
 def _train_fusion(
-    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool
+    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool,
+    mask_variable: str | None,
 ) -> None:
     import dataclasses
 
@@ -163,6 +164,7 @@ def _train_fusion(
     result = train_fusion(
         cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
         preset=dataclasses.replace(FUSION_PRESETS["paper"], embedding_dim=dims), resume=resume,
+        mask_variable=mask_variable,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")
     for name, scores in result.metadata.get("test", {}).items():

@@ -159,6 +159,7 @@ def train_fusion(
     preset: FusionPreset = FUSION_PRESETS["paper"],
     resume: bool = False,
     progress: bool = True,
+    mask_variable: str | None = None,
 ) -> TrainResult:
     """Train fusion over the trained encoders of the modalities in `cubes` (one place).
 
@@ -176,7 +177,8 @@ def train_fusion(
             modalities = modalities or load_fusion(run_dir).metadata["modalities"]
         registry = installed_modalities()
         wanted = list(modalities or ())
-        stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
+        stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from],
+                           mask_variable=mask_variable)
         if wanted and set(wanted) != set(stack.modalities):
             absent = [name for name in wanted if name not in stack.modalities]
             extra = [name for name in stack.modalities if name not in wanted]

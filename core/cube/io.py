@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,7 +110,10 @@ def write_cube(
     """Write a cube as a compressed zarr store, atomically.
 
     The store is written beside its destination and renamed into place only when complete,
-    so an interrupted write never leaves a half-written cube under the final name.
+    so an interrupted write never leaves a half-written cube under the final name. The CRS
+    is stored the CF way (a grid-mapping coordinate each band names in `grid_mapping`) and
+    the metadata consolidated, so plain `xarray.open_zarr` with rioxarray reads the cube
+    georeferenced and without warnings, not only `open_cube`.
     """
     chunks = {**DEFAULT_CHUNKS, **(chunks or {})}
     from zarr.codecs import BloscCodec
@@ -134,10 +138,20 @@ def write_cube(
     # The source's own chunking (a cube written by plain `to_zarr`, then cropped) must not
     # fight the writer's: its encoding goes, and lazy data is rechunked to the stored chunks.
     cube = cube.drop_encoding()
+    cube, grid_mapping = _grid_mapping_as_coordinate(cube)
+    if grid_mapping is not None:
+        for name, variable in cube.data_vars.items():
+            if {"y", "x"} <= set(variable.dims):
+                encoding.setdefault(name, {})["grid_mapping"] = grid_mapping
+                cube[name].attrs.pop("grid_mapping", None)
     if any(variable.chunks for variable in cube.data_vars.values()):
         cube = cube.chunk({dim: -1 if chunks.get(dim, -1) == -1 else min(size, chunks[dim]) for dim, size in cube.sizes.items()})
     try:
-        cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
+        with warnings.catch_warnings():
+            # zarr says consolidated metadata is not (yet) in the v3 spec; xarray reads it, and
+            # without it plain `xarray.open_zarr` warns on every open instead.
+            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+            cube.to_zarr(staging, mode="w", encoding=encoding, consolidated=True, zarr_format=3)
         if path.exists():
             retired = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
             path.rename(retired)
@@ -149,3 +163,16 @@ def write_cube(
         if staging.exists():
             shutil.rmtree(staging)
     return path
+
+
+def _grid_mapping_as_coordinate(cube: xr.Dataset) -> tuple[xr.Dataset, str | None]:
+    """The cube with its grid-mapping variable as a coordinate, and that variable's name.
+
+    Each band then names it in its CF `grid_mapping` attribute on disk, so plain
+    `xarray.open_zarr` plus rioxarray finds the CRS, not only `open_cube`.
+    """
+    named = {cube[name].attrs.get("grid_mapping") for name in cube.data_vars} - {None}
+    candidates = [name for name in (*sorted(named), *GRID_MAPPING_NAMES) if name in cube.variables]
+    if not candidates:
+        return cube, None
+    return cube.set_coords(candidates[0]), candidates[0]

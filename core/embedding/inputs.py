@@ -36,7 +36,7 @@ def fingerprint(paths: Sequence[str]) -> str:
 
 def stack_of(job: EmbedJob):
     """The job's prepared, lazy modalities."""
-    return opened_stack(job.cubes, job.derived, job.inputs_fingerprint)
+    return opened_stack(job.cubes, job.derived, job.mask_variable, job.inputs_fingerprint)
 
 
 def fusion_of(job: EmbedJob):
@@ -45,12 +45,12 @@ def fusion_of(job: EmbedJob):
 
 
 @functools.lru_cache(maxsize=2)
-def opened_stack(cubes: tuple[str, ...], derived: tuple[str, ...], identity: str):
+def opened_stack(cubes: tuple[str, ...], derived: tuple[str, ...], mask_variable: str | None, identity: str):
     """The cubes' prepared, lazy modalities; `identity` (their fingerprint) keys the cache."""
     from cae.cube.stack import load_stack
     from cae.plugins.manager import installed_modalities
 
-    return load_stack(cubes, installed_modalities(), derived=derived, load=False)
+    return load_stack(cubes, installed_modalities(), derived=derived, mask_variable=mask_variable, load=False)
 
 
 @functools.lru_cache(maxsize=2)

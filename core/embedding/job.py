@@ -33,6 +33,8 @@ class EmbedOptions:
     #: Arithmetic of the encoders and fusion: "float32", or "bfloat16" (autocast: matrix
     #: products and convolutions in bfloat16, for a GPU's tensor cores). The store is float32.
     precision: str = "float32"
+    #: A cube variable marking invalid pixels (non-zero or NaN), as `cae cube check --mask-variable`.
+    mask_variable: str | None = None
 
 
 #: `EmbedOptions.precision` values and the autocast dtype each runs under (None: off).
@@ -64,6 +66,7 @@ class EmbedJob:
     #: The fused modalities computed from another's cube (read from that cube).
     derived: tuple[str, ...] = ()
     precision: str = "float32"
+    mask_variable: str | None = None
     #: What the cubes and the model were when the job was planned: what a worker's opened
     #: inputs are checked against (`cae.embedding.inputs`).
     inputs_fingerprint: str = ""

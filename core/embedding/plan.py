@@ -31,7 +31,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
     registry = installed_modalities()
     derived = tuple(name for name in fusion.model.modalities if registry.spec(name).derived_from)
     identity = fingerprint(cubes)
-    stack = opened_stack(cubes, derived, identity)
+    stack = opened_stack(cubes, derived, options.mask_variable, identity)
     missing = [name for name in fusion.model.modalities if name not in stack.modalities]
     unknown = [name for name in stack.modalities if name not in fusion.model.modalities]
     if stack.time_axis in missing or unknown:
@@ -58,7 +58,8 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
         raise InputError(f"unknown precision {options.precision!r}; use {' or '.join(PRECISIONS)}")
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
-        reach, fill_values, derived, options.precision, identity, fusion.metadata["weights_sha256"],
+        reach, fill_values, derived, options.precision, options.mask_variable, identity,
+        fusion.metadata["weights_sha256"],
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + chunk_dates, n_times)), slice(y, min(y + side, height)),

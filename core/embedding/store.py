@@ -212,6 +212,7 @@ def run_record(plan_: EmbedPlan) -> dict[str, Any]:
         "input_fingerprint": job.inputs_fingerprint,
         "path": "naive" if job.naive else "fast",
         "precision": job.precision,
+        "mask_variable": job.mask_variable,
         "shape": list(plan_.shape),
         "chunks": [chunk.name for chunk in plan_.chunks],
     }

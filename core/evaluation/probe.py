@@ -50,6 +50,8 @@ class ProbeOptions:
     #: "auto", "regression" or "classification".
     task: str = "auto"
     seed: int = 42
+    #: A cube variable marking invalid pixels for the baselines (`cae cube check --mask-variable`).
+    mask_variable: str | None = None
 
 
 @dataclass
@@ -284,7 +286,7 @@ def run_probe(
     selected = dates_in(store.time.values, period, f"the embedding store {store_path}")
     if store.rio.crs is None:
         raise InputError(f"the embedding store {store_path} has no CRS; it cannot be aligned with the label")
-    values, bands = reference_values(store, cube_paths, store_path)
+    values, bands = reference_values(store, cube_paths, store_path, options.mask_variable)
     cube_selected = dates_in(values.time.values, period, "the cube")
     sets = embedding_feature_sets(store, selected, options.percentiles)
     sets |= band_feature_sets(values.isel(time=cube_selected), bands, store.sizes["feature"], options.seed)
@@ -344,7 +346,9 @@ def run_probe(
     )
 
 
-def reference_values(store: xr.Dataset, cube_paths: Sequence[Path] | None, store_path: Path) -> tuple[xr.DataArray, list[str]]:
+def reference_values(
+    store: xr.Dataset, cube_paths: Sequence[Path] | None, store_path: Path, mask_variable: str | None = None
+) -> tuple[xr.DataArray, list[str]]:
     """The time-axis modality of the cubes (default: those the store was embedded from),
     preprocessed, on the store's grid: (time, band, y, x) with NaN where invalid."""
     from cae.cube.grid import same_grid
@@ -357,7 +361,7 @@ def reference_values(store: xr.Dataset, cube_paths: Sequence[Path] | None, store
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise InputError(f"cube(s) not found: {', '.join(missing)} (give the cubes the store was embedded from with --cube)")
-    reference = load_stack(paths, installed_modalities()).reference
+    reference = load_stack(paths, installed_modalities(), mask_variable=mask_variable).reference
     values = reference.values.rio.write_crs(store.rio.crs)
     if not same_grid(values, store):
         raise InputError(f"the cube {paths[0]} does not lie on the grid of the embedding store {store_path}")

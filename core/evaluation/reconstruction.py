@@ -48,6 +48,12 @@ def encoders_in(model: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def recorded_mask_variable(metadata: dict[str, Any]) -> str | None:
+    """The mask variable the encoder was trained with: its cubes are read with it again, and
+    any other cube must have it too (a cube masked otherwise is refused)."""
+    return metadata["preprocessing"].get("mask_variable")
+
+
 def training_split(metadata: dict[str, Any], halo: int):
     """The encoder's training sources and block split, rebuilt exactly as training made them."""
     from cae.samples.blocks import SpatialBlock
@@ -60,7 +66,7 @@ def training_split(metadata: dict[str, Any], halo: int):
             f"the training cubes of the {metadata['modality']} encoder are gone ({', '.join(gone)}): "
             "its held-out blocks and the PCA's training split come from them"
         )
-    _, sources = load_sources(metadata["modality"], cubes, halo, metadata["fill_values"])
+    _, sources = load_sources(metadata["modality"], cubes, halo, metadata["fill_values"], recorded_mask_variable(metadata))
     if data_fingerprint(sources) != metadata["data"]["fingerprint"]:
         raise InputError(
             f"the training cubes of the {metadata['modality']} encoder changed since it was trained "
@@ -89,7 +95,8 @@ def _evaluation_positions(metadata: dict[str, Any], halo: int, sources, split, c
             blocks = [block for block in split["test"] if block.cube == trained_on[str(Path(cube).resolve())]]
             positions += held_out_positions(sources, blocks, spacing)
         else:
-            _, other = load_sources(metadata["modality"], [cube], halo, metadata["fill_values"])
+            _, other = load_sources(metadata["modality"], [cube], halo, metadata["fill_values"],
+                                    recorded_mask_variable(metadata))
             source = next(iter(other.values()))
             check_encoder_input(metadata, source.prepared[metadata["modality"]])
             height, width = source.valid.shape[1:]

@@ -58,7 +58,7 @@ def run_temporal_probe(
     store = open_store(store_path)
     period = parse_period(options.period)
     selected = dates_in(store.time.values, period, f"the embedding store {store_path}")
-    values, bands = reference_values(store, cube_paths, store_path)
+    values, bands = reference_values(store, cube_paths, store_path, options.mask_variable)
     embedding = store["embedding"].isel(time=selected).load()  # (F, T, H, W)
     try:
         cube = values.sel(time=embedding.time.values).values  # (T, C, H, W)

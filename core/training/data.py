@@ -86,7 +86,11 @@ def block_band_statistics(sources: dict[str, SourceCube], blocks: Sequence[Spati
 
 
 def load_sources(
-    modality: str, cubes: Sequence[str | os.PathLike], halo: int = 0, fill: Sequence[float] | None = None
+    modality: str,
+    cubes: Sequence[str | os.PathLike],
+    halo: int = 0,
+    fill: Sequence[float] | None = None,
+    mask_variable: str | None = None,
 ) -> tuple[ModalitySpec, dict[str, SourceCube]]:
     """Open and prepare every training cube of one modality (each cube holds its own blocks).
 
@@ -94,6 +98,7 @@ def load_sources(
     `fill`: the band values that replace missing ones (a trained encoder's `fill_values`);
     by default the band means of all these cubes (`cae.samples.windows.band_fill_values`), which
     a new encoder then saves with its weights.
+    `mask_variable`: a cube variable marking invalid pixels (`cae cube check --mask-variable`).
     """
     registry = installed_modalities()
     spec = registry.spec(modality)
@@ -101,7 +106,7 @@ def load_sources(
     bands: tuple[str, ...] | None = None
     for path in cubes:
         # Each cube is a place of its own: one stack each (a derived modality reads its source's cube).
-        stack = load_stack([path], registry, derived=[modality] if spec.derived_from else ())
+        stack = load_stack([path], registry, derived=[modality] if spec.derived_from else (), mask_variable=mask_variable)
         if modality not in stack.modalities:
             raise InputError(f"{path} holds {', '.join(stack.modalities)}, not {modality}")
         prepared = stack.modalities[modality]

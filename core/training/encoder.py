@@ -81,8 +81,13 @@ def train_encoder(
     *,
     resume: bool = False,
     progress: bool = True,
+    mask_variable: str | None = None,
 ) -> TrainResult:
-    """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`."""
+    """Train `modality`'s autoencoder on `cubes` and write a self-describing checkpoint to `out`.
+
+    `mask_variable` names a cube variable marking invalid pixels; the preprocessing parameters
+    in encoder.json record it, and embedding needs the same.
+    """
     run_dir = Path(out)
     check_learning_rate_decay(config)
     check_apart({"--out": run_dir}, cubes)
@@ -90,7 +95,7 @@ def train_encoder(
         if config.loss_weights is not None and not config.loss_weights.valid:
             raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
         preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
-        spec, sources = load_sources(modality, cubes, preset.halo)
+        spec, sources = load_sources(modality, cubes, preset.halo, mask_variable=mask_variable)
         config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
         sampling = config.sampling or spec.sampling
         split, train, val, test = block_datasets(sources, sampling, config)

@@ -27,7 +27,10 @@ BANDS = (
     Band("B12", "reflectance", optional=True, description="short-wave infrared, 2190 nm, 20 m", aliases=("swir22", "swir2")),
 )
 #: The L2A scene classification: read for cloud masking, never model input.
-AUXILIARY = (Band("SCL", "class", optional=True, description="L2A scene classification", aliases=("scl",)),)
+AUXILIARY = (
+    Band("SCL", "class", optional=True, description="L2A scene classification", aliases=("scl",)),
+    Band("cloud_mask", "class", optional=True, description="cloud mask of `cae cube build --cloud-mask temporal`"),
+)
 
 
 def preprocess(cube, mask_variable: str | None = None) -> PreparedModality:

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from cae.cube.cloudmask import CLEAR, CLOUD_MASK
 from cae.cube.prepare import invalid_from_mask_variable
 from cae.cube.values import summarise
 from cae.errors import CubeError, DataWarning
@@ -54,8 +55,9 @@ def scale_problems(cube: xr.Dataset, bands: tuple[str, ...]) -> list[str]:
 def no_mask_warning() -> str:
     """What to tell a user whose cube has no cloud mask (`scl` and other aliases were renamed to SCL before)."""
     return (f"the cube has no cloud mask ({SCENE_CLASSIFICATION}), so every pixel counts as clear and clouds will be "
-            f"embedded as land; add the L2A scene classification as {SCENE_CLASSIFICATION}, or name a mask with "
-            "--mask-variable. Recorded as cloud_mask: none")
+            f"embedded as land; add the L2A scene classification as {SCENE_CLASSIFICATION}, name a mask with "
+            "--mask-variable, or flag clouds by their time series with "
+            "`cae cube build --modality s2 CUBE --cloud-mask temporal --out NEW`. Recorded as cloud_mask: none")
 
 
 def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: str | None) -> PreparedModality:
@@ -65,8 +67,10 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
     band's values over the whole cube (`scale_problems`) must look like reflectance: digital
     numbers, percent, integers or a wrong offset are refused, naming the band and what its
     values look like, rather than clipped into nonsense. Slightly negative reflectance (noise
-    over dark surfaces, after the L2A offset) is clipped to 0 as DESIGN 2 says. A cube without
-    a cloud mask is used as clear, with a warning, and says so in its parameters.
+    over dark surfaces, after the L2A offset) is clipped to 0 as DESIGN 2 says. The cloud mask
+    is SCL, the `cloud_mask` variable `cae cube build` writes (e.g. the temporal test), and a
+    user's mask variable, whichever the cube has; a cube with none is used as clear, with a
+    warning, and says so in its parameters.
     """
     bands = spec.bands_in(list(cube.data_vars))
     values = xr.concat([cube[name].astype("float32") for name in bands], dim="band")
@@ -80,10 +84,13 @@ def preprocess_reflectance(cube: xr.Dataset, spec: ModalitySpec, mask_variable: 
         scene = cube[SCENE_CLASSIFICATION]
         valid = valid & scene.notnull() & ~scene.isin(INVALID_SCENE_CLASSES)
         parameters["invalid_scene_classes"] = list(INVALID_SCENE_CLASSES)
+    if CLOUD_MASK in cube.data_vars:
+        valid = valid & (cube[CLOUD_MASK] == CLEAR)
+        parameters["cloud_mask"] = cube[CLOUD_MASK].attrs.get("method", CLOUD_MASK)
     if mask_variable is not None:
         valid = valid & ~invalid_from_mask_variable(cube, mask_variable)
         parameters["mask_variable"] = mask_variable
-    if SCENE_CLASSIFICATION not in cube.data_vars and mask_variable is None:
+    if SCENE_CLASSIFICATION not in cube.data_vars and CLOUD_MASK not in cube.data_vars and mask_variable is None:
         warnings.warn(no_mask_warning(), DataWarning, stacklevel=2)
         parameters["cloud_mask"] = "none"
     return PreparedModality(spec.name, bands, values.clip(0.0, 1.0), valid, parameters)

@@ -51,6 +51,8 @@ def commands(root: Path) -> dict[str, tuple[list[str], list[Path]]]:
     cube, runs, store = root / "cube.zarr", root / "runs", root / "store.zarr"
     return {
         "cube build": (["cube", "build", "--modality", "s1", str(root / "raw")], [root / "raw"]),
+        "cube build --like": (["cube", "build", "--modality", "s1", str(root / "raw"), "--like", str(cube)],
+                              [root / "raw", cube]),
         "train": (["train", "-m", "s2", "--cube", str(cube), *TINY], [cube]),
         "train --fusion": (["train", "--fusion", "--cube", str(cube), "--runs", str(runs), *SHORT],
                            [cube, runs / "s2", runs / "s1"]),

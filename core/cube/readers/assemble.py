@@ -38,10 +38,11 @@ def assemble_cube(
     # Each source's own grid mapping (openEO's `crs`), attributes and encoding go: the cube gets one CRS below.
     plain = {name: _bare(data) for name, data in variables.items()}
     cube = xr.Dataset({name: plain[name].astype("float32") for name in bands})
-    for name in auxiliary:
-        cube[name] = plain[name].fillna(0).astype("uint8")
-    for name in bands:
-        cube[name].attrs = {"units": units} if units else {}
+    for name in auxiliary:  # classes keep what describes them (a cloud mask's method and flags)
+        cube[name] = plain[name].fillna(0).astype("uint8").assign_attrs(variables[name].attrs)
+    for name in bands:  # a unit given wins; a unit the source declares stays (an S1 band in dB)
+        declared = variables[name].attrs.get("units")
+        cube[name].attrs = {"units": units} if units else {"units": declared} if declared else {}
     cube = cube.assign_coords(time=cube["time"].values.astype("datetime64[ns]")).sortby("time")
     cube = with_crs(north_up(cube), crs)
     cube.attrs = {
