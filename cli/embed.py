@@ -80,6 +80,7 @@ def embed(
             f"estimated time: {numbers['seconds']:,.0f} s at {numbers['pixel_dates_per_s']:,.0f} pixel-dates/s "
             f"({'naive' if naive else 'fast'} path on {planned.job.device}, measured on a sample)"
         )
+        console.print("\n".join(planned.coverage.lines()), highlight=False)
         return
     with progress() as bar:
         task = bar.add_task("embedding (chunks)", total=None)

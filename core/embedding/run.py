@@ -29,6 +29,8 @@ from cae import __version__
 from cae.checkpoint import check_encoder_input, check_writable
 from cae.cube.io import reading
 from cae.embedding import store
+from cae.embedding.coverage import Coverage, coverage
+from cae.embedding.describe import convention_attributes, stac_item_path, write_stac_item
 from cae.embedding.latents import naive_latents, shared_latents
 from cae.errors import InputError
 from cae.locks import sole_writer
@@ -105,6 +107,8 @@ class EmbedPlan:
     centres: int
     #: The chunk's sides as used (time, y, x): `EmbedOptions` resolved against the cube and memory.
     chunk_shape: tuple[int, int, int]
+    #: Which pixel-dates get an embedding and why the others do not.
+    coverage: Coverage
 
 
 @functools.lru_cache(maxsize=2)
@@ -188,10 +192,9 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             enumerate(range(0, width, side)),
         )
     ]
-    valid = stack.reference.valid
-    inner = valid.isel(time=slice(CENTER_DATE, n_times - CENTER_DATE), y=slice(reach, height - reach), x=slice(reach, width - reach))
-    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), int(inner.sum().values),
-                     (chunk_dates, side, side))
+    covered = coverage(stack.reference.valid, reach)
+    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), covered.embedded,
+                     (chunk_dates, side, side), covered)
 
 
 def chunk_and_batch(encoders: dict, features: int, options: EmbedOptions, chunk_dates: int, cube_side: int,
@@ -395,9 +398,20 @@ def template(plan_: EmbedPlan):
         },
         "inputs": list(job.cubes),
         "embedded_pixel_dates": plan_.centres,
+        "coverage": {key: getattr(plan_.coverage, key) for key in ("total", "embedded", "end_dates", "border", "invalid")},
     }
     crs = crs_of(open_cube(job.cubes[0]))
+    dataset.attrs.update(convention_attributes(features, Path(job.model), list(job.cubes), _pixel_metres(reference, crs)))
     return with_crs(dataset, crs) if crs is not None else dataset
+
+
+def _pixel_metres(grid, crs) -> float | None:
+    """The side of a square pixel in metres, or None (no CRS, not in metres, not square)."""
+    from cae.cube.grid import resolution_of
+
+    x, y = resolution_of(grid)
+    metres = crs is not None and crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter")
+    return float(x) if metres and np.isclose(x, y) else None
 
 
 def run_record(plan_: EmbedPlan) -> dict[str, Any]:
@@ -430,7 +444,7 @@ def embed(
     from cae.fusion.checkpoint import encoder_folders
 
     out = Path(out)
-    check_apart({"--out": out, "its staging store": store.partial_path(out)},
+    check_apart({"--out": out, "its staging store": store.partial_path(out), "its STAC item": stac_item_path(out)},
                 [*cubes, model, *encoder_folders(Path(model))])
     with sole_writer(out, "cae embed"):
         if out.exists() and not options.overwrite:
@@ -457,6 +471,7 @@ def embed(
                     progress(count, len(plan_.chunks))
         if options.int8:
             store.add_int8_copy(partial)
+        write_stac_item(store.open_store(partial), out)  # just before the store: a store at OUT has its item
         store.publish(partial, out)
         return out, plan_
 

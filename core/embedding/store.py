@@ -34,6 +34,21 @@ INT8, INT8_SCALE, INT8_OFFSET = "embedding_int8", "embedding_int8_scale", "embed
 INT8_MISSING = -128
 
 
+def open_store(path: Path) -> xr.Dataset:
+    """A store written by `cae embed` (or one being finished), lazily, with its CRS."""
+    if not Path(path).exists():
+        raise InputError(f"no embedding store at {path}")
+    try:
+        with warnings.catch_warnings():  # a partial store's progress folder is no zarr array
+            warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
+            dataset = xr.open_zarr(path, consolidated=False, decode_coords="all")
+    except Exception as error:
+        raise InputError(f"cannot read the embedding store {path}: {error}") from error
+    if "embedding" not in dataset or dataset["embedding"].dims != ("feature", "time", "y", "x"):
+        raise InputError(f"{path} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
+    return dataset
+
+
 def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
@@ -92,10 +107,11 @@ def add_int8_copy(partial: Path) -> None:
     same values.
     """
     import dask
+    import zarr
 
-    with warnings.catch_warnings():  # zarr names the progress folder, which is no array
-        warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
-        dataset = xr.open_zarr(partial, consolidated=False)
+    from cae.embedding.describe import quantization
+
+    dataset = open_store(partial)
     embedding = dataset["embedding"]
     low, high = dask.compute(embedding.min(("time", "y", "x")), embedding.max(("time", "y", "x")))
     low, high = low.fillna(0.0), high.fillna(0.0)  # a feature with no embedded value at all
@@ -109,7 +125,13 @@ def add_int8_copy(partial: Path) -> None:
         INT8_OFFSET: offset.assign_attrs(long_name="value of code 0, per feature"),
     })
     copy = copy.drop_vars([name for name in copy.coords if name != "feature"])  # already in the store
+    group = zarr.open_group(partial, mode="r")
+    attributes = dict(group.attrs)
     copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
+    # Appending replaces the group's attributes with the copy's: put the store's back, with the quantisation.
+    zarr.open_group(partial, mode="r+").attrs.put(
+        {**attributes, "geoemb:quantization": quantization(INT8, INT8_SCALE, INT8_OFFSET, INT8_MISSING)}
+    )
 
 
 def dequantised(dataset: xr.Dataset) -> xr.DataArray:

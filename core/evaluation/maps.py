@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from cae.embedding.store import open_store
 from cae.errors import InputError
 from cae.evaluation.output import check_output_folder, pyplot, staged_folder
 
@@ -22,18 +23,6 @@ TRUE_COLOUR = ("B04", "B03", "B02")
 #: Dates chosen automatically are among those embedded on at least this share of the best date's pixels.
 WELL_COVERED = 0.8
 PCA_PIXELS = 100_000
-
-
-def open_embedding(path: Path) -> xr.Dataset:
-    if not path.exists():
-        raise InputError(f"no embedding store at {path}")
-    try:
-        store = xr.open_zarr(path, consolidated=False, decode_coords="all")
-    except Exception as error:
-        raise InputError(f"cannot read the embedding store {path}: {error}") from error
-    if "embedding" not in store or store["embedding"].dims != ("feature", "time", "y", "x"):
-        raise InputError(f"{path} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
-    return store
 
 
 #: Farthest a store date may lie from an asked-for --date (Sentinel-2 revisits every 5 days,
@@ -106,7 +95,7 @@ def embedding_maps(
     inputs = (store_path, cube_path)
     check_output_folder(out, overwrite, inputs)
 
-    store = open_embedding(store_path)
+    store = open_store(store_path)
     cube = open_cube(cube_path)
     missing = [band for band in rgb if band not in cube.data_vars]
     if missing:

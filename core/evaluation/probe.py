@@ -28,7 +28,7 @@ import xarray as xr
 
 from cae.errors import InputError
 from cae.evaluation.indices import NIR_BAND, RED_BAND, ndvi
-from cae.evaluation.maps import open_embedding
+from cae.embedding.store import open_store
 
 #: Percentiles of the band and NDVI baselines (and of the embedding's optional set).
 PERCENTILES = (10, 50, 90)
@@ -278,7 +278,7 @@ def run_probe(
     store_path: Path, label_path: Path, cube_paths: Sequence[Path] | None, options: ProbeOptions, progress=None
 ) -> ProbeResult:
     """The probe of the store's embedding against the label, with the cube's baselines."""
-    store = open_embedding(store_path)
+    store = open_store(store_path)
     label = read_label(label_path)
     period = parse_period(options.period)
     selected = dates_in(store.time.values, period, f"the embedding store {store_path}")

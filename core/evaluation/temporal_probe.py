@@ -17,7 +17,7 @@ import numpy as np
 
 from cae.errors import InputError
 from cae.evaluation.indices import NIR_BAND, RED_BAND, ndvi
-from cae.evaluation.maps import open_embedding
+from cae.embedding.store import open_store
 from cae.evaluation.probe import (
     ProbeOptions,
     assign_folds,
@@ -55,7 +55,7 @@ def run_temporal_probe(
     """Predict each pixel-date's bands and NDVI from its embedding, spatial blocks held out
     (at most `max_pixel_dates`, default `MAX_PIXEL_DATES`)."""
     max_pixel_dates = max_pixel_dates or MAX_PIXEL_DATES
-    store = open_embedding(store_path)
+    store = open_store(store_path)
     period = parse_period(options.period)
     selected = dates_in(store.time.values, period, f"the embedding store {store_path}")
     values, bands = reference_values(store, cube_paths, store_path)
