@@ -127,7 +127,9 @@ def add_int8_copy(partial: Path) -> None:
     copy = copy.drop_vars([name for name in copy.coords if name != "feature"])  # already in the store
     group = zarr.open_group(partial, mode="r")
     attributes = dict(group.attrs)
-    copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
+        copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
     # Appending replaces the group's attributes with the copy's: put the store's back, with the quantisation.
     zarr.open_group(partial, mode="r+").attrs.put(
         {**attributes, "geoemb:quantization": quantization(INT8, INT8_SCALE, INT8_OFFSET, INT8_MISSING)}
