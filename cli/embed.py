@@ -48,6 +48,12 @@ def embed(
     int8: Annotated[
         bool, typer.Option("--int8", help="Also store embedding_int8 (a quarter of the size) with per-feature scale and offset.")
     ] = False,
+    series_ends: Annotated[
+        bool,
+        typer.Option("--series-ends", help="Also embed the first and last 5 dates (not the paper's): each window repeats the "
+                     "series' first or last date in place of the dates beyond it; flagged in series_end(time, y, x). "
+                     "Their agreement with full-context embeddings: README, Outputs in a GIS."),
+    ] = False,
 ) -> None:
     """Embed every cloud-free pixel-date of a cube with a trained fusion model.
 
@@ -68,7 +74,7 @@ def embed(
     from cae.embedding.run import embed as embed_cubes
 
     options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8,
-                           precision)
+                           precision, series_ends)
     if dry_run:
         planned = plan(cubes, model, out, options)
         numbers = estimate(planned, int8)

@@ -4,11 +4,13 @@ A pixel-date is embedded only with full context: 5 dates on each side inside the
 the encoder's reach in pixels on each side inside the cube (7 for the paper's 15 x 15
 windows), and a valid (cloud-free) centre. The rest never gets one; on a small crop that
 can be a third of it, so `cae cube check` and `cae embed --dry-run` print this count up front.
+With `cae embed --series-ends` the end dates are embedded too (windows repeating the
+series' first or last date), and counted apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,8 @@ class Coverage:
     last_dates: tuple[pd.Timestamp, ...]
     #: Dates inside the series on which no pixel can be embedded (all centres invalid).
     empty_dates: tuple[pd.Timestamp, ...]
+    #: With series ends embedded: how many of `embedded` lie at the ends (else 0).
+    series_ends: int = 0
 
     def lines(self) -> list[str]:
         """What the commands print: the total, then each reason with its count."""
@@ -48,10 +52,14 @@ class Coverage:
         def days(dates) -> str:
             return ", ".join(str(date.date()) for date in dates)
 
-        lines = [
-            f"{share(self.embedded)} of {self.total:,} pixel-dates will get an embedding; never embedded:",
-            f"  first and last {self.context_dates} dates (no full context): {share(self.end_dates)}: "
-            f"{days(self.first_dates)} and {days(self.last_dates)}",
+        ends, end_dates = f"first and last {self.context_dates} dates", f"{days(self.first_dates)} and {days(self.last_dates)}"
+        head = f"{share(self.embedded)} of {self.total:,} pixel-dates will get an embedding"
+        if self.series_ends:
+            head += f", {share(self.series_ends)} of them at the {ends} ({end_dates}) by windows that repeat the series' end date"
+        lines = [head + "; never embedded:"]
+        if not self.series_ends:
+            lines.append(f"  {ends} (no full context): {share(self.end_dates)}: {end_dates}")
+        lines += [
             f"  {self.reach}-pixel border (no full window): {share(self.border)}",
             f"  cloudy or missing centres: {share(self.invalid)}",
         ]
@@ -62,9 +70,16 @@ class Coverage:
         return lines
 
 
-def coverage(valid: xr.DataArray, reach: int = CENTER_PIXEL, context_dates: int = CENTER_DATE) -> Coverage:
+def coverage(valid: xr.DataArray, reach: int = CENTER_PIXEL, context_dates: int = CENTER_DATE,
+             series_ends: bool = False) -> Coverage:
     """Coverage of a cube whose usable centres are `valid` (time, y, x; True: cloud-free),
-    for windows reaching `reach` pixels and `context_dates` dates on each side."""
+    for windows reaching `reach` pixels and `context_dates` dates on each side (with
+    `series_ends`, the end dates embedded as well)."""
+    if series_ends:
+        ends = coverage(valid, reach, context_dates)
+        every_date = coverage(valid, reach, 0)
+        return replace(every_date, context_dates=context_dates, first_dates=ends.first_dates, last_dates=ends.last_dates,
+                       series_ends=every_date.embedded - ends.embedded)
     n_times, height, width = (valid.sizes[dim] for dim in ("time", "y", "x"))
     times = pd.DatetimeIndex(valid["time"].values)
     inner_dates = max(n_times - 2 * context_dates, 0)

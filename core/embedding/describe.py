@@ -88,6 +88,7 @@ def stac_item(dataset: xr.Dataset, store: Path):
     from rasterio.warp import transform_geom
 
     from cae.cube.grid import crs_label, crs_of
+    from cae.embedding.store import INT8_OFFSET, INT8_SCALE, RUN_ATTR
 
     attributes = dataset.attrs
     crs = crs_of(dataset)
@@ -104,20 +105,20 @@ def stac_item(dataset: xr.Dataset, store: Path):
         "emb:dimensions": attributes["geoemb:dimensions"],
         "data_type": attributes["geoemb:data_type"],
         "emb:runtime_parameters": {
-            key: attributes["cae_embed_run"][key] for key in ("path", "precision") if key in attributes["cae_embed_run"]
+            key: attributes[RUN_ATTR][key] for key in ("path", "precision", "series_ends") if key in attributes[RUN_ATTR]
         },
         "cae:citation": CITATION,
         "cae:version": __version__,
     }
     if "geoemb:gsd" in attributes:
         properties["gsd"] = attributes["geoemb:gsd"]
-    if "embedding_int8_scale" in dataset:
+    if INT8_SCALE in dataset:
         properties["emb:quantization"] = {
             "method": "linear",
             "original_dtype": "float32",
             "quantized_dtype": "int8",
-            "scale": [float(value) for value in dataset["embedding_int8_scale"].values],
-            "offset": [float(value) for value in dataset["embedding_int8_offset"].values],
+            "scale": [float(value) for value in dataset[INT8_SCALE].values],
+            "offset": [float(value) for value in dataset[INT8_OFFSET].values],
         }
     item = pystac.Item(
         id=store.stem,

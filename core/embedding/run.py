@@ -38,6 +38,8 @@ from cae.modality import CENTER_DATE, N_DATES
 from cae.outputs import check_apart
 
 FEATURE_DIM = "feature"
+#: With `EmbedOptions.series_ends`: the store's flag of pixel-dates embedded without full context.
+SERIES_END = "series_end"
 
 
 #: `EmbedOptions.chunk` and `batch_size` chosen from the device's free memory (`cae.embedding.memory`).
@@ -63,6 +65,10 @@ class EmbedOptions:
     #: Arithmetic of the encoders and fusion: "float32", or "bfloat16" (autocast: matrix
     #: products and convolutions in bfloat16, for a GPU's tensor cores). The store is float32.
     precision: str = "float32"
+    #: Also embed the first and last 5 dates of the series, each window repeating the series'
+    #: first or last date in place of the dates beyond it (flagged in SERIES_END). Not the
+    #: paper's: off by default.
+    series_ends: bool = False
 
 
 #: `EmbedOptions.precision` values and the autocast dtype each runs under (None: off).
@@ -94,6 +100,7 @@ class EmbedJob:
     #: The fused modalities computed from another's cube (read from that cube).
     derived: tuple[str, ...] = ()
     precision: str = "float32"
+    series_ends: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
         raise InputError(f"unknown precision {options.precision!r}; use {' or '.join(PRECISIONS)}")
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
-        reach, fill_values, derived, options.precision,
+        reach, fill_values, derived, options.precision, options.series_ends,
     )
     chunks = [
         Chunk(f"{i}.{j}.{k}", (slice(t, min(t + chunk_dates, n_times)), slice(y, min(y + side, height)),
@@ -192,7 +199,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             enumerate(range(0, width, side)),
         )
     ]
-    covered = coverage(stack.reference.valid, reach)
+    covered = coverage(stack.reference.valid, reach, series_ends=options.series_ends)
     return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), covered.embedded,
                      (chunk_dates, side, side), covered)
 
@@ -232,12 +239,15 @@ def chunk_and_batch(encoders: dict, features: int, options: EmbedOptions, chunk_
     return side, memory.auto_batch_size(free, window)
 
 
-def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int) -> np.ndarray:
-    """(N, 3) global (t, y, x) of the region's pixel-dates with full context and a valid centre."""
+def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int,
+             series_ends: bool = False) -> np.ndarray:
+    """(N, 3) global (t, y, x) of the region's pixel-dates with full context (or, with
+    `series_ends`, at the ends of the series) and a valid centre."""
     n_times, height, width = shape
     t, y, x = region
+    context = 0 if series_ends else CENTER_DATE
     bounds = (
-        slice(max(t.start, CENTER_DATE), min(t.stop, n_times - CENTER_DATE)),
+        slice(max(t.start, context), min(t.stop, n_times - context)),
         slice(max(y.start, reach), min(y.stop, height - reach)),
         slice(max(x.start, reach), min(x.stop, width - reach)),
     )
@@ -266,12 +276,14 @@ def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tupl
 class ChunkInput:
     """What one chunk needs from the cubes, read and filled on the host: the (N, 3) global
     (t, y, x) of its centres, the origin of the region read around them, and per modality
-    the filled values (T, C, H, W), their day numbers and each centre's date gap."""
+    the filled values (T, C, H, W), their day numbers and each centre's date gap; and the
+    dates of the whole series."""
 
     shape: tuple[int, int, int]
     centres: np.ndarray
     origin: np.ndarray
     tiles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    series_dates: int
 
 
 def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkInput:
@@ -290,7 +302,7 @@ def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkIn
     t, y, x = chunk.region
     with reading(", ".join(job.cubes)):
         valid = values_of(stack.reference.valid.isel(time=t, y=y, x=x))
-        centres = _centres(valid, chunk.region, shape, job.reach)[:limit]
+        centres = _centres(valid, chunk.region, shape, job.reach, job.series_ends)[:limit]
         read = (
             slice(max(t.start - CENTER_DATE, 0), min(t.stop + CENTER_DATE, shape[0])),
             slice(max(y.start - job.reach, 0), min(y.stop + job.reach, shape[1])),
@@ -305,7 +317,7 @@ def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkIn
             offsets = prepared.offset_days
             gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
             tiles[name] = (filled, day_numbers(prepared.times[read[0]]), gap)
-    return ChunkInput(valid.shape, centres, np.array([part.start for part in read]), tiles)
+    return ChunkInput(valid.shape, centres, np.array([part.start for part in read]), tiles, shape[0])
 
 
 def encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict[str, np.ndarray], int]:
@@ -334,6 +346,7 @@ def _encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict
             present[name] = torch.zeros(len(centres), dtype=torch.bool, device=job.device)
     embedding = np.full((fusion.model.preset.embedding_dim, *inputs.shape), np.nan, dtype=np.float32)
     contributors = np.zeros(inputs.shape, dtype=np.uint8)
+    series_end = np.zeros(inputs.shape, dtype=np.uint8)
     if len(centres):
         with torch.no_grad():
             fused = torch.cat([
@@ -349,7 +362,9 @@ def _encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict
         embedding[(slice(None), *inside)] = fused.float().cpu().numpy().T
         for bit, name in enumerate(fusion.model.modalities):
             contributors[inside] |= present[name].cpu().numpy().astype(np.uint8) << bit
-    return {"embedding": embedding, "contributors": contributors}, len(centres)
+        series_end[inside] = (centres[:, 0] < CENTER_DATE) | (centres[:, 0] >= inputs.series_dates - CENTER_DATE)
+    arrays = {"embedding": embedding, "contributors": contributors}
+    return (arrays | {SERIES_END: series_end} if job.series_ends else arrays), len(centres)
 
 
 def template(plan_: EmbedPlan):
@@ -385,6 +400,11 @@ def template(plan_: EmbedPlan):
         },
         coords={FEATURE_DIM: np.arange(features), "time": reference["time"].values, "y": reference["y"].values, "x": reference["x"].values},
     )
+    if job.series_ends:
+        dataset[SERIES_END] = (("time", "y", "x"), da.zeros((n_times, height, width), dtype=np.uint8, chunks=chunks), {
+            "long_name": f"1: embedded at an end of the series, the window repeating its first or last date in place "
+                         f"of the {CENTER_DATE} dates beyond it (no full context); 0: full context, or no embedding",
+        })
     dataset.attrs = {
         "title": "cae embedding",
         "cae_version": __version__,
@@ -426,6 +446,7 @@ def run_record(plan_: EmbedPlan) -> dict[str, Any]:
         "precision": job.precision,
         "shape": list(plan_.shape),
         "chunks": [chunk.name for chunk in plan_.chunks],
+        **({"series_ends": True} if job.series_ends else {}),
     }
 
 

@@ -125,15 +125,12 @@ def add_int8_copy(partial: Path) -> None:
         INT8_OFFSET: offset.assign_attrs(long_name="value of code 0, per feature"),
     })
     copy = copy.drop_vars([name for name in copy.coords if name != "feature"])  # already in the store
-    group = zarr.open_group(partial, mode="r")
-    attributes = dict(group.attrs)
+    # Appending replaces the group's attributes with the copy's: it carries the store's, and the quantisation.
+    copy.attrs = {**zarr.open_group(partial, mode="r").attrs,
+                  "geoemb:quantization": quantization(INT8, INT8_SCALE, INT8_OFFSET, INT8_MISSING)}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
         copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
-    # Appending replaces the group's attributes with the copy's: put the store's back, with the quantisation.
-    zarr.open_group(partial, mode="r+").attrs.put(
-        {**attributes, "geoemb:quantization": quantization(INT8, INT8_SCALE, INT8_OFFSET, INT8_MISSING)}
-    )
 
 
 def dequantised(dataset: xr.Dataset) -> xr.DataArray:
