@@ -63,7 +63,9 @@ def embed(
     the cube's x/y, CRS and dates, and the hashes of the models and inputs. With --int8,
     also embedding_int8 (codes -127..127, -128 where there is no embedding):
     embedding ~ embedding_int8 * embedding_int8_scale + embedding_int8_offset, off by at
-    most half a step.
+    most half a step. The store's attributes follow the geoemb: Zarr convention proposal,
+    and a STAC item describing it is written beside it (OUT without its suffix + .stac.json).
+    --dry-run also says how many pixel-dates will get an embedding, and why the others not.
 
     Work is done chunk by chunk and each chunk is written when it finishes; if the run is
     stopped, the same command resumes where it stopped. The store appears at --out only

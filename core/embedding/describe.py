@@ -79,9 +79,10 @@ def quantization(codes: str, scale: str, offset: str, missing: int) -> dict[str,
 def stac_item(dataset: xr.Dataset, store: Path):
     """A pystac Item describing the finished store `dataset`, to be published at `store`.
 
-    Its bbox and geometry are the store's footprint in WGS 84, its datetime the range of the
-    store's dates, its `proj:` fields the store's own grid; the embeddings asset and every
-    link are relative to the item, so the pair can be moved together.
+    Its bbox and geometry are the store's footprint in WGS 84 (none for a store without a
+    CRS), its datetime the range of the store's dates, its `proj:` fields the store's own
+    grid. The embeddings asset is relative to the item, so the pair can be moved together;
+    so are links to inputs in the same folder, others are absolute paths.
     """
     import pystac
     from pystac.extensions.projection import ProjectionExtension
@@ -93,9 +94,13 @@ def stac_item(dataset: xr.Dataset, store: Path):
     attributes = dataset.attrs
     crs = crs_of(dataset)
     left, bottom, right, top = dataset.rio.bounds()
-    footprint = {"type": "Polygon", "coordinates": [[[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]]}
-    geometry = transform_geom(crs.to_wkt(), "EPSG:4326", footprint, antimeridian_cutting=True, precision=7)
-    points = np.array(geometry["coordinates"][0])
+    geometry = bbox = None
+    if crs is not None:
+        footprint = {"type": "Polygon",
+                     "coordinates": [[[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]]}
+        geometry = transform_geom(crs.to_wkt(), "EPSG:4326", footprint, antimeridian_cutting=True, precision=7)
+        points = np.array(geometry["coordinates"][0])
+        bbox = [float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())]
     times = pd.DatetimeIndex(dataset["time"].values)
     properties: dict[str, Any] = {
         "title": f"cae embedding {store.name}",
@@ -123,20 +128,21 @@ def stac_item(dataset: xr.Dataset, store: Path):
     item = pystac.Item(
         id=store.stem,
         geometry=geometry,
-        bbox=[float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())],
+        bbox=bbox,
         datetime=None,
         properties=properties,
         stac_extensions=[STAC_EMBEDDINGS_EXTENSION],
     )
-    projection = ProjectionExtension.ext(item, add_if_missing=True)
-    label = crs_label(crs)
-    if label.startswith("EPSG:"):
-        projection.code = label
-    else:
-        projection.wkt2 = crs.to_wkt()
-    projection.shape = [dataset.sizes["y"], dataset.sizes["x"]]
-    projection.transform = list(dataset.rio.transform())[:6]
-    projection.bbox = [left, bottom, right, top]
+    if crs is not None:
+        projection = ProjectionExtension.ext(item, add_if_missing=True)
+        label = crs_label(crs)
+        if label.startswith("EPSG:"):
+            projection.code = label
+        else:
+            projection.wkt2 = crs.to_wkt()
+        projection.shape = [dataset.sizes["y"], dataset.sizes["x"]]
+        projection.transform = list(dataset.rio.transform())[:6]
+        projection.bbox = [left, bottom, right, top]
     item.add_asset("embeddings", pystac.Asset(
         href=f"./{store.name}",
         media_type="application/vnd+zarr",

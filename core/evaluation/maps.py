@@ -123,8 +123,8 @@ def _stretch(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarra
     return np.clip((values - low) / np.where(high > low, high - low, 1.0), 0, 1)
 
 
-#: Grey shown where a pixel has no embedding (PNG maps).
-NO_EMBEDDING_GREY = 0.85
+#: Grey shown in the PNG maps where a pixel has no embedding, or no valid true colour.
+MISSING_GREY = 0.85
 
 
 def write_rgb_geotiff(colours: np.ndarray, grid: xr.DataArray, path: Path) -> None:
@@ -189,9 +189,9 @@ def embedding_maps(
             stretch_low, stretch_high = (np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0))
             true_colour = _stretch(colour, stretch_low, stretch_high)
             figure, axes = plt.subplots(1, 2, figsize=(10, 5.4), dpi=100)
-            axes[0].imshow(np.nan_to_num(true_colour, nan=0.85), extent=extent, interpolation="nearest")
+            axes[0].imshow(np.nan_to_num(true_colour, nan=MISSING_GREY), extent=extent, interpolation="nearest")
             axes[0].set_title(f"true colour ({' '.join(rgb)})", fontsize=10)
-            axes[1].imshow(np.nan_to_num(features, nan=NO_EMBEDDING_GREY), extent=extent, interpolation="nearest")
+            axes[1].imshow(np.nan_to_num(features, nan=MISSING_GREY), extent=extent, interpolation="nearest")
             axes[1].set_title(f"PCA of the {embedding.sizes['feature']} features as RGB ({share:.0%} embedded)", fontsize=10)
             for axis in axes:
                 axis.ticklabel_format(useOffset=False, style="plain")
