@@ -72,6 +72,7 @@ def embed(
     once complete (until then it is OUT.partial). A second `cae embed` to the same --out
     is refused while this one runs.
     """
+    from cae.embedding.describe import stac_item_path
     from cae.embedding.run import EmbedOptions, estimate, plan
     from cae.embedding.run import embed as embed_cubes
 
@@ -94,7 +95,7 @@ def embed(
         task = bar.add_task("embedding (chunks)", total=None)
         store, planned = embed_cubes(cubes, model, out, options, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"embedded {planned.centres:,} pixel-dates into [bold]{store}[/bold] "
-                  f"({len(planned.chunks)} chunks of {_chunk_text(planned)})")
+                  f"({len(planned.chunks)} chunks of {_chunk_text(planned)}); its STAC item: {stac_item_path(store)}")
 
 
 def _number(value: str) -> int | str:

@@ -45,13 +45,6 @@ def test_the_ends_are_embedded_and_flagged_and_full_context_is_unchanged(ends_st
     assert SERIES_END not in paper
 
 
-def test_the_naive_reference_repeats_the_end_dates_the_same_way(ends_store, overpass_crop, tmp_path):
-    out, _ = ends_store
-    naive, _ = embed([overpass_crop], MODEL, tmp_path / "naive.zarr",
-                     EmbedOptions(device="cpu", batch_size=256, series_ends=True, naive=True))
-    np.testing.assert_allclose(_open(naive).embedding.values, _open(out).embedding.values, atol=1e-5, rtol=0)
-
-
 def test_series_end_embeddings_agree_with_full_context_ones(shipped_store, overpass_crop, tmp_path):
     """The crop's series cut 5 dates later: its first 5 dates are series ends there, but have
     full context in the whole crop's store. Measured with the shipped demo model: RMSE 0.004
