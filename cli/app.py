@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from cae import __version__
-from cae.cli import cube, demo, embed, evaluate, modalities, train
+from cae.cli import cube, demo, embed, evaluate, export, modalities, train
 from cae.cli.console import error_console
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.command("modalities")(modalities.list_modalities)
 app.add_typer(cube.app, name="cube")
 app.command("train")(train.train)
 app.command("embed")(embed.embed)
+app.command("export")(export.export)
 app.add_typer(evaluate.app, name="evaluate")
 app.command("demo")(demo.demo)
 

@@ -80,11 +80,18 @@ def check(
     reported as missing.
     """
     from cae.cube.stack import load_stack
+    from cae.embedding.coverage import coverage
+    from cae.geometry import N_DATES, PATCH_SIZE
     from cae.plugins.manager import installed_modalities
 
     with console.status("validating and preprocessing"):
         stack = load_stack(cubes, installed_modalities(), mask_variable=mask_variable)
     console.print(stack_table(stack))
+    with console.status("counting the pixel-dates that can be embedded"):
+        covered = coverage(stack.reference.valid)
+    console.print(f"With the paper's {PATCH_SIZE} x {PATCH_SIZE} pixel, {N_DATES}-date windows "
+                  "(`cae embed --dry-run` counts for the model's own):", highlight=False)
+    console.print("\n".join(covered.lines()), highlight=False)
 
 
 def stack_table(stack) -> Table:

@@ -50,6 +50,12 @@ def embed(
         bool, typer.Option("--int8", help="Also store embedding_int8 (a quarter of the size) with per-feature scale and offset.")
     ] = False,
     mask_variable: MaskVariableOption = None,
+    series_ends: Annotated[
+        bool,
+        typer.Option("--series-ends", help="Also embed the first and last 5 dates (not the paper's): each window repeats the "
+                     "series' first or last date in place of the dates beyond it; flagged in series_end(time, y, x). "
+                     "Their agreement with full-context embeddings: README, Outputs in a GIS."),
+    ] = False,
 ) -> None:
     """Embed every cloud-free pixel-date of a cube with a trained fusion model.
 
@@ -59,19 +65,23 @@ def embed(
     the cube's x/y, CRS and dates, and the hashes of the models and inputs. With --int8,
     also embedding_int8 (codes -127..127, -128 where there is no embedding):
     embedding ~ embedding_int8 * embedding_int8_scale + embedding_int8_offset, off by at
-    most half a step.
+    most half a step. The store's attributes follow the geoemb: Zarr convention proposal,
+    and a STAC item describing it is written beside it (OUT without its suffix + .stac.json).
+    --dry-run also says how many pixel-dates will get an embedding, and why the others not.
 
     Work is done chunk by chunk and each chunk is written when it finishes; if the run is
     stopped, the same command resumes where it stopped. The store appears at --out only
     once complete (until then it is OUT.partial). A second `cae embed` to the same --out
     is refused while this one runs.
     """
+    from cae.embedding.describe import stac_item_path
     from cae.embedding.job import EmbedOptions
     from cae.embedding.plan import estimate, plan
     from cae.embedding.run import embed as embed_cubes
 
-    options = EmbedOptions(device, _number(batch_size), _number(chunk), chunk_dates, naive, scheduler, overwrite, int8,
-                           precision, mask_variable)
+    options = EmbedOptions(device=device, batch_size=_number(batch_size), chunk=_number(chunk), chunk_dates=chunk_dates,
+                           naive=naive, scheduler=scheduler, overwrite=overwrite, int8=int8, precision=precision,
+                           mask_variable=mask_variable, series_ends=series_ends)
     if dry_run:
         planned = plan(cubes, model, out, options)
         numbers = estimate(planned, int8)
@@ -83,12 +93,13 @@ def embed(
             f"estimated time: {numbers['seconds']:,.0f} s at {numbers['pixel_dates_per_s']:,.0f} pixel-dates/s "
             f"({'naive' if naive else 'fast'} path on {planned.job.device}, measured on a sample)"
         )
+        console.print("\n".join(planned.coverage.lines()), highlight=False)
         return
     with progress() as bar:
         task = bar.add_task("embedding (chunks)", total=None)
         store, planned = embed_cubes(cubes, model, out, options, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"embedded {planned.centres:,} pixel-dates into [bold]{store}[/bold] "
-                  f"({len(planned.chunks)} chunks of {_chunk_text(planned)})")
+                  f"({len(planned.chunks)} chunks of {_chunk_text(planned)}); its STAC item: {stac_item_path(store)}")
 
 
 def _number(value: str) -> int | str:

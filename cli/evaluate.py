@@ -213,13 +213,18 @@ def maps(
     ] = None,
     count: Annotated[int, typer.Option(min=1, help="Without --date: how many well-covered dates to map.")] = 4,
     rgb: Annotated[str, typer.Option(help="Bands shown as red, green, blue.")] = "B04,B03,B02",
+    geotiff: Annotated[
+        bool, typer.Option("--geotiff", help="Also write each PCA-RGB as a georeferenced GeoTIFF (map_<date>.tif) for a GIS.")
+    ] = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """True colour next to a PCA-RGB of the embedding, one PNG per date (the paper's figure).
 
-    One PCA of the embedded pixels of all mapped dates, with one colour stretch, so equal
-    colours mean equal embeddings across the maps. Grey: no embedding (the border without
-    full context, cloudy centres).
+    One PCA with one colour stretch, fitted on a fixed sample spread over the whole store
+    (written to pca.json), so equal colours mean equal embeddings on every map of the
+    store, in this call and the next. Grey (nodata in the GeoTIFF): no embedding (the
+    border and ends without full context, cloudy centres). A --date whose nearest store
+    date has no embedding is skipped with a warning.
     """
     from cae.errors import InputError
     from cae.evaluation.maps import embedding_maps
@@ -228,7 +233,7 @@ def maps(
     if len(bands) != 3:
         raise InputError(f"--rgb takes three bands separated by commas, e.g. B04,B03,B02; got {rgb!r}")
     with console.status("drawing the maps"):
-        paths = embedding_maps(embeddings, cube, out, date, count, bands, overwrite)
+        paths = embedding_maps(embeddings, cube, out, date, count, bands, overwrite, geotiff)
     for path in paths:
         console.print(f"map: [bold]{path}[/bold]")
 

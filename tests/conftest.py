@@ -46,3 +46,30 @@ def real_s2_run(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("real_runs") / "s2"
     return train_encoder("s2", [demo_cube_path("s2")], run_dir, demo_training_config("s2", max_steps=REAL_S2_STEPS), progress=False)
+
+
+@pytest.fixture(scope="session")
+def overpass_crop(tmp_path_factory):
+    """24 dates x 24 x 24 pixels of the real Romania cube, its dates given the hour of
+    Sentinel-2's overpass (09:30 UTC) as cubes built from L2A products carry: a day must
+    select a date by day, not by instant."""
+    import pandas as pd
+
+    from cae.cube.io import write_cube
+
+    crop = open_cube(demo_cube_path("s2")).isel(time=slice(10, 34), y=slice(40, 64), x=slice(0, 24))
+    path = tmp_path_factory.mktemp("overpass") / "romania_overpass.zarr"
+    write_cube(crop.assign_coords(time=crop["time"] + pd.Timedelta(hours=9, minutes=30)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped_store(overpass_crop):
+    """`cae embed --int8` of that crop with the demo model shipped in the package (no training)."""
+    from cae.data import demo_model_path
+    from cae.embedding.job import EmbedOptions
+    from cae.embedding.run import embed
+
+    out, _ = embed([overpass_crop], demo_model_path() / "fusion", overpass_crop.parent / "embedding.zarr",
+                   EmbedOptions(device="cpu", batch_size=256, int8=True))
+    return out

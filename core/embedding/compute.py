@@ -16,17 +16,20 @@ import torch
 from cae.cube.io import reading
 from cae.embedding import store
 from cae.embedding.inputs import fusion_of, stack_of
-from cae.embedding.job import PRECISIONS, Chunk, EmbedJob
+from cae.embedding.job import PRECISIONS, SERIES_END, Chunk, EmbedJob
 from cae.embedding.latents import naive_latents, shared_latents
 from cae.geometry import CENTER_DATE
 
 
-def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int) -> np.ndarray:
-    """(N, 3) global (t, y, x) of the region's pixel-dates with full context and a valid centre."""
+def _centres(valid: np.ndarray, region: tuple[slice, slice, slice], shape: tuple[int, int, int], reach: int,
+             series_ends: bool = False) -> np.ndarray:
+    """(N, 3) global (t, y, x) of the region's pixel-dates with full context (or, with
+    `series_ends`, at the ends of the series) and a valid centre."""
     n_times, height, width = shape
     t, y, x = region
+    context = 0 if series_ends else CENTER_DATE
     bounds = (
-        slice(max(t.start, CENTER_DATE), min(t.stop, n_times - CENTER_DATE)),
+        slice(max(t.start, context), min(t.stop, n_times - context)),
         slice(max(y.start, reach), min(y.stop, height - reach)),
         slice(max(x.start, reach), min(x.stop, width - reach)),
     )
@@ -55,12 +58,14 @@ def compute_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> tupl
 class ChunkInput:
     """What one chunk needs from the cubes, read and filled on the host: the (N, 3) global
     (t, y, x) of its centres, the origin of the region read around them, and per modality
-    the filled values (T, C, H, W), their day numbers and each centre's date gap."""
+    the filled values (T, C, H, W), their day numbers and each centre's date gap; and the
+    dates of the whole series."""
 
     shape: tuple[int, int, int]
     centres: np.ndarray
     origin: np.ndarray
     tiles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    series_dates: int
 
 
 def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkInput:
@@ -79,7 +84,7 @@ def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkIn
     t, y, x = chunk.region
     with reading(", ".join(job.cubes)):
         valid = values_of(stack.reference.valid.isel(time=t, y=y, x=x))
-        centres = _centres(valid, chunk.region, shape, job.reach)[:limit]
+        centres = _centres(valid, chunk.region, shape, job.reach, job.series_ends)[:limit]
         read = (
             slice(max(t.start - CENTER_DATE, 0), min(t.stop + CENTER_DATE, shape[0])),
             slice(max(y.start - job.reach, 0), min(y.stop + job.reach, shape[1])),
@@ -94,7 +99,7 @@ def read_chunk(job: EmbedJob, chunk: Chunk, limit: int | None = None) -> ChunkIn
             offsets = prepared.offset_days
             gap = np.zeros(len(centres)) if offsets is None else offsets[centres[:, 0]]
             tiles[name] = (filled, day_numbers(prepared.times[read[0]]), gap)
-    return ChunkInput(valid.shape, centres, np.array([part.start for part in read]), tiles)
+    return ChunkInput(valid.shape, centres, np.array([part.start for part in read]), tiles, shape[0])
 
 
 def encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict[str, np.ndarray], int]:
@@ -123,6 +128,7 @@ def _encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict
             present[name] = torch.zeros(len(centres), dtype=torch.bool, device=job.device)
     embedding = np.full((fusion.model.preset.embedding_dim, *inputs.shape), np.nan, dtype=np.float32)
     contributors = np.zeros(inputs.shape, dtype=np.uint8)
+    series_end = np.zeros(inputs.shape, dtype=np.uint8)
     if len(centres):
         with torch.no_grad():
             fused = torch.cat([
@@ -138,4 +144,6 @@ def _encode_chunk(job: EmbedJob, chunk: Chunk, inputs: ChunkInput) -> tuple[dict
         embedding[(slice(None), *inside)] = fused.float().cpu().numpy().T
         for bit, name in enumerate(fusion.model.modalities):
             contributors[inside] |= present[name].cpu().numpy().astype(np.uint8) << bit
-    return {"embedding": embedding, "contributors": contributors}, len(centres)
+        series_end[inside] = (centres[:, 0] < CENTER_DATE) | (centres[:, 0] >= inputs.series_dates - CENTER_DATE)
+    arrays = {"embedding": embedding, "contributors": contributors}
+    return (arrays | {SERIES_END: series_end} if job.series_ends else arrays), len(centres)

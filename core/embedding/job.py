@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cae.embedding.coverage import Coverage
+
 FEATURE_DIM = "feature"
+#: With `EmbedOptions.series_ends`: the store's flag of pixel-dates embedded without full context.
+SERIES_END = "series_end"
 
 #: `EmbedOptions.chunk` and `batch_size` chosen from the device's free memory (`cae.embedding.memory`).
 AUTO = "auto"
@@ -35,6 +39,10 @@ class EmbedOptions:
     precision: str = "float32"
     #: A cube variable marking invalid pixels (non-zero or NaN), as `cae cube check --mask-variable`.
     mask_variable: str | None = None
+    #: Also embed the first and last 5 dates of the series, each window repeating the series'
+    #: first or last date in place of the dates beyond it (flagged in SERIES_END). Not the
+    #: paper's: off by default.
+    series_ends: bool = False
 
 
 #: `EmbedOptions.precision` values and the autocast dtype each runs under (None: off).
@@ -67,6 +75,7 @@ class EmbedJob:
     derived: tuple[str, ...] = ()
     precision: str = "float32"
     mask_variable: str | None = None
+    series_ends: bool = False
     #: What the cubes and the model were when the job was planned: what a worker's opened
     #: inputs are checked against (`cae.embedding.inputs`).
     inputs_fingerprint: str = ""
@@ -84,3 +93,5 @@ class EmbedPlan:
     centres: int
     #: The chunk's sides as used (time, y, x): `EmbedOptions` resolved against the cube and memory.
     chunk_shape: tuple[int, int, int]
+    #: Which pixel-dates get an embedding and why the others do not.
+    coverage: Coverage

@@ -11,6 +11,10 @@ block) around (y, x), all inside the tile.
   that contain it (exact for every preset). With the dense frame encoder it also runs that
   encoder once per frame over the whole tile, and each pixel reads its token's 4 x 4 cells
   from the result (exact, since each value of the map looks only at its neighbours).
+
+A centre closer than 5 dates to an end of the tile (only asked for with `cae embed
+--series-ends`) gets a window that repeats the tile's first or last date in place of the
+dates beyond it; for every other centre that changes nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +30,14 @@ from cae.model.presets import TOKEN_CELL_OFFSETS
 _WINDOW_DATES = torch.arange(N_DATES) - CENTER_DATE
 
 
+def _window_dates(centre_dates: Tensor, n_dates: int) -> Tensor:
+    """(B, 11) the dates of each window: t-5..t+5, the nearest end date where they leave the tile."""
+    return (centre_dates[:, None] + _WINDOW_DATES.to(centre_dates.device)).clamp(0, n_dates - 1)
+
+
 def _day_offsets(days: Tensor, centre_dates: Tensor) -> Tensor:
     """(B, 11) days since each window's first date."""
-    window = days[centre_dates[:, None] + _WINDOW_DATES.to(days.device)]  # (B, 11)
+    window = days[_window_dates(centre_dates, len(days))]  # (B, 11)
     return window - window[:, :1]
 
 
@@ -48,7 +57,7 @@ def naive_latents(model: ContextAutoencoder, values: Tensor, days: Tensor, centr
     latents = []
     for start in range(0, len(centres), batch_size):
         t, y, x = centres[start : start + batch_size].unbind(1)
-        dates = t[:, None] + _WINDOW_DATES.to(t.device)  # (B, 11)
+        dates = _window_dates(t, values.shape[0])  # (B, 11)
         frames = values[dates]  # (B, 11, C, H, W)
         size = model.input_size
         windows = _patches(frames.flatten(0, 1), y.repeat_interleave(N_DATES), x.repeat_interleave(N_DATES), size)
@@ -66,8 +75,8 @@ def shared_latents(model: ContextAutoencoder, values: Tensor, days: Tensor, cent
     n_dates, width = values.shape[0], values.shape[-1]
     pixels, pixel_of_centre = torch.unique(y * width + x, return_inverse=True)  # (P,), (N,)
     needed = torch.zeros(n_dates, len(pixels), dtype=torch.bool, device=values.device)
-    for offset in _WINDOW_DATES.tolist():
-        needed[t + offset, pixel_of_centre] = True
+    for dates in _window_dates(t, n_dates).T:
+        needed[dates, pixel_of_centre] = True
     frame_dates, frame_pixels = needed.nonzero(as_tuple=True)
     tokens = values.new_zeros((n_dates, len(pixels), model.preset.token_dim))
     tokens[frame_dates, frame_pixels] = _frame_tokens(
@@ -76,7 +85,7 @@ def shared_latents(model: ContextAutoencoder, values: Tensor, days: Tensor, cent
     latents = []
     for start in range(0, len(centres), batch_size):
         part = slice(start, start + batch_size)
-        dates = t[part, None] + _WINDOW_DATES.to(t.device)  # (B, 11)
+        dates = _window_dates(t[part], n_dates)  # (B, 11)
         window_tokens = tokens[dates, pixel_of_centre[part, None]]  # (B, 11, D)
         centre = values[t[part], :, y[part], x[part]]  # (B, C): the centre pixel at the centre date
         latents.append(model.latent_from_tokens(window_tokens, _day_offsets(days, t[part]), centre))

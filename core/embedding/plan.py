@@ -14,6 +14,7 @@ import numpy as np
 from cae.checkpoint import check_encoder_input
 from cae.embedding import store
 from cae.embedding.compute import compute_chunk
+from cae.embedding.coverage import coverage
 from cae.embedding.inputs import fingerprint, fusion_of, opened_fusion, opened_stack
 from cae.embedding.job import AUTO, PRECISIONS, Chunk, EmbedJob, EmbedOptions, EmbedPlan
 from cae.errors import InputError
@@ -58,7 +59,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
         raise InputError(f"unknown precision {options.precision!r}; use {' or '.join(PRECISIONS)}")
     job = EmbedJob(
         cubes, str(Path(model).resolve()), str(store.partial_path(out)), options.naive, device, batch_size,
-        reach, fill_values, derived, options.precision, options.mask_variable, identity,
+        reach, fill_values, derived, options.precision, options.mask_variable, options.series_ends, identity,
         fusion.metadata["weights_sha256"],
     )
     chunks = [
@@ -70,10 +71,9 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
             enumerate(range(0, width, side)),
         )
     ]
-    valid = stack.reference.valid
-    inner = valid.isel(time=slice(CENTER_DATE, n_times - CENTER_DATE), y=slice(reach, height - reach), x=slice(reach, width - reach))
-    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), int(inner.sum().values),
-                     (chunk_dates, side, side))
+    covered = coverage(stack.reference.valid, reach, series_ends=options.series_ends)
+    return EmbedPlan(job, chunks, (n_times, height, width), tuple(encoders), covered.embedded,
+                     (chunk_dates, side, side), covered)
 
 
 def chunk_and_batch(encoders: dict, features: int, options: EmbedOptions, chunk_dates: int, cube_side: int,

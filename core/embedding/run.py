@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cae.embedding import store
+from cae.embedding import describe, store
 from cae.embedding.compute import embed_chunk, encode_chunk, read_chunk
 from cae.embedding.job import FEATURE_DIM, Chunk, EmbedJob, EmbedOptions, EmbedPlan
 from cae.embedding.plan import plan
@@ -44,7 +44,7 @@ def embed(
     from cae.fusion.checkpoint import encoder_folders
 
     out = Path(out)
-    check_apart({"--out": out, "its staging store": store.partial_path(out)},
+    check_apart({"--out": out, "its staging store": store.partial_path(out), "its STAC item": describe.stac_item_path(out)},
                 [*cubes, model, *encoder_folders(Path(model))])
     with sole_writer(out, "cae embed"):
         if out.exists() and not options.overwrite:
@@ -53,6 +53,8 @@ def embed(
         plan_ = plan(cubes, model, out, options)
         partial = Path(plan_.job.partial)
         layout = store.template(plan_)
+        layout.attrs.update(describe.convention_attributes(
+            layout.sizes[FEATURE_DIM], Path(plan_.job.model), list(plan_.job.cubes), describe.pixel_metres(layout)))
         with _chunk_runner(options.scheduler) as run_chunks:  # a cluster that cannot be reached leaves nothing
             if partial.exists() and options.overwrite:
                 shutil.rmtree(partial)
@@ -70,7 +72,8 @@ def embed(
                 if progress:
                     progress(count, len(plan_.chunks))
         if options.int8:
-            store.add_int8_copy(partial)
+            store.add_int8_copy(partial, {"geoemb:quantization": describe.quantization()})
+        describe.write_stac_item(store.open_store(partial), out)  # just before the store: a store at OUT has its item
         store.publish(partial, out)
         return out, plan_
 

@@ -24,7 +24,8 @@ import xarray as xr
 
 from cae import __version__
 from cae.embedding.inputs import fusion_of, stack_of
-from cae.embedding.job import FEATURE_DIM, EmbedPlan
+from cae.embedding.job import FEATURE_DIM, SERIES_END, EmbedPlan
+from cae.geometry import CENTER_DATE
 from cae.errors import InputError
 
 #: Inside a partial store: one empty file per finished chunk.
@@ -35,6 +36,21 @@ RUN_ATTR = "cae_embed_run"
 INT8, INT8_SCALE, INT8_OFFSET = "embedding_int8", "embedding_int8_scale", "embedding_int8_offset"
 #: The int8 code of a pixel-date without an embedding; real values use -127..127.
 INT8_MISSING = -128
+
+
+def open_store(path: Path) -> xr.Dataset:
+    """A store written by `cae embed` (or one being finished), lazily, with its CRS."""
+    if not Path(path).exists():
+        raise InputError(f"no embedding store at {path}")
+    try:
+        with warnings.catch_warnings():  # a partial store's progress folder is no zarr array
+            warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
+            dataset = xr.open_zarr(path, consolidated=False, decode_coords="all")
+    except Exception as error:
+        raise InputError(f"cannot read the embedding store {path}: {error}") from error
+    if "embedding" not in dataset or dataset["embedding"].dims != ("feature", "time", "y", "x"):
+        raise InputError(f"{path} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
+    return dataset
 
 
 def partial_path(out: Path) -> Path:
@@ -85,20 +101,19 @@ def write_chunk(partial: Path, name: str, region: tuple[slice, slice, slice], ar
     (partial / PROGRESS_DIR / name).touch()
 
 
-def add_int8_copy(partial: Path) -> None:
+def add_int8_copy(partial: Path, attrs: dict[str, Any] | None = None) -> None:
     """Add a quantised copy of the finished float embedding: a quarter of its size.
 
     Per feature, the range [min, max] over the whole store maps linearly onto the codes
     -127..127, so dequantising (`dequantised`) is off by at most half a step, scale / 2.
     The ranges are known only once every chunk is written, so this runs at the end, from
     the float store, one store chunk at a time (dask); rerun after a kill, it rewrites the
-    same values.
+    same values. `attrs` are added to the store's (the copy's description).
     """
     import dask
+    import zarr
 
-    with warnings.catch_warnings():  # zarr names the progress folder, which is no array
-        warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
-        dataset = xr.open_zarr(partial, consolidated=False)
+    dataset = open_store(partial)
     embedding = dataset["embedding"]
     low, high = dask.compute(embedding.min(("time", "y", "x")), embedding.max(("time", "y", "x")))
     low, high = low.fillna(0.0), high.fillna(0.0)  # a feature with no embedded value at all
@@ -112,7 +127,11 @@ def add_int8_copy(partial: Path) -> None:
         INT8_OFFSET: offset.assign_attrs(long_name="value of code 0, per feature"),
     })
     copy = copy.drop_vars([name for name in copy.coords if name != "feature"])  # already in the store
-    copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
+    # Appending replaces the group's attributes with the copy's: it carries the store's, and `attrs`.
+    copy.attrs = {**zarr.open_group(partial, mode="r").attrs, **(attrs or {})}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f"Object at {PROGRESS_DIR} is not recognized")
+        copy.to_zarr(partial, mode="a", consolidated=False, encoding={INT8: {"_FillValue": np.int8(INT8_MISSING)}})
 
 
 def dequantised(dataset: xr.Dataset) -> xr.DataArray:
@@ -136,20 +155,6 @@ def publish(partial: Path, out: Path) -> None:
     shutil.rmtree(out / PROGRESS_DIR)
     if previous.exists():
         shutil.rmtree(previous)
-
-
-def open_store(path: Path) -> xr.Dataset:
-    """A finished embedding store, lazily, with its CRS; refuses anything `cae embed` did not write."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no embedding store at {path}")
-    try:
-        dataset = xr.open_zarr(path, consolidated=False, decode_coords="all")
-    except Exception as error:
-        raise InputError(f"cannot read the embedding store {path}: {error}") from error
-    if "embedding" not in dataset or dataset["embedding"].dims != (FEATURE_DIM, "time", "y", "x"):
-        raise InputError(f"{path} is not a store written by `cae embed` (no embedding(feature, time, y, x))")
-    return dataset
 
 
 def template(plan_: EmbedPlan):
@@ -184,6 +189,11 @@ def template(plan_: EmbedPlan):
         },
         coords={FEATURE_DIM: np.arange(features), "time": reference["time"].values, "y": reference["y"].values, "x": reference["x"].values},
     )
+    if job.series_ends:
+        dataset[SERIES_END] = (("time", "y", "x"), da.zeros((n_times, height, width), dtype=np.uint8, chunks=chunks), {
+            "long_name": f"1: embedded at an end of the series, the window repeating its first or last date in place "
+                         f"of the {CENTER_DATE} dates beyond it (no full context); 0: full context, or no embedding",
+        })
     dataset.attrs = {
         "title": "cae embedding",
         "cae_version": __version__,
@@ -197,6 +207,7 @@ def template(plan_: EmbedPlan):
         },
         "inputs": list(job.cubes),
         "embedded_pixel_dates": plan_.centres,
+        "coverage": {key: getattr(plan_.coverage, key) for key in ("total", "embedded", "end_dates", "border", "invalid")},
     }
     crs = crs_of(open_cube(job.cubes[0]))
     return with_crs(dataset, crs) if crs is not None else dataset
@@ -215,4 +226,5 @@ def run_record(plan_: EmbedPlan) -> dict[str, Any]:
         "mask_variable": job.mask_variable,
         "shape": list(plan_.shape),
         "chunks": [chunk.name for chunk in plan_.chunks],
+        **({"series_ends": True} if job.series_ends else {}),
     }

@@ -57,6 +57,7 @@ def commands(root: Path) -> dict[str, tuple[list[str], list[Path]]]:
         "train --fusion": (["train", "--fusion", "--cube", str(cube), "--runs", str(runs), *SHORT],
                            [cube, runs / "s2", runs / "s1"]),
         "embed": (["embed", str(cube), "--model", str(runs / "fusion"), "--overwrite"], [cube, runs / "fusion", runs / "s2"]),
+        "export": (["export", str(store), "--overwrite"], [store]),
         "evaluate reconstruction": (["evaluate", "reconstruction", "--model", str(runs / "s2"), "--cube", str(cube),
                                      "--overwrite"], [runs / "s2", cube]),
         "evaluate maps": (["evaluate", "maps", "-e", str(store), "--cube", str(cube), "--overwrite"], [store, cube]),
