@@ -47,6 +47,7 @@ from cae.training.engine import (
     fit,
     make_trainer,
 )
+from cae.training.progress import Report, StepProgress
 from cae.training.run_folder import STATE_FILE, claimed_run_dir
 
 
@@ -124,12 +125,15 @@ def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dic
     return found
 
 
-def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str, float]]:
-    """Held-out centre MAE per modality: through fusion, and through the modality's own autoencoder."""
+def fusion_scores(task: FusionTask, dataset: PatchDataset, report: Report | None = None) -> dict[str, dict[str, float]]:
+    """Held-out centre MAE per modality: through fusion, and through the modality's own
+    autoencoder. `report(done, total)` is called after each batch."""
     sums: dict[str, list[float]] = {}
     task.eval()
+    done = 0
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=64):
+            done += batch_size(batch)
             _, reconstructions = task.reconstruct(batch)
             for name, reconstruction in reconstructions.items():
                 part = batch[name]
@@ -142,6 +146,8 @@ def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str
                 totals[0] += float(center_mae(reconstruction, part["target"], mask)) * count
                 totals[1] += float(center_mae(alone, part["target"], mask)) * count
                 totals[2] += count
+            if report is not None:
+                report(done, len(dataset))
     return {
         name: {"fusion_center_mae": f / n, "autoencoder_center_mae": a / n, "samples": n}
         for name, (f, a, n) in sums.items()
@@ -176,7 +182,9 @@ def train_fusion(
             modalities = modalities or load_fusion(run_dir).metadata["modalities"]
         registry = installed_modalities()
         wanted = list(modalities or ())
-        stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
+        steps = StepProgress(progress)
+        with steps.step(f"preparing data: opening {len(cubes)} cube(s)"):
+            stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from])
         if wanted and set(wanted) != set(stack.modalities):
             absent = [name for name in wanted if name not in stack.modalities]
             extra = [name for name in stack.modalities if name not in wanted]
@@ -202,7 +210,8 @@ def train_fusion(
         halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
         fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
         sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
-        split, train, val, test = block_datasets(sources, sampling, config)
+        with steps.step("preparing data: cutting the block split and the held-out positions"):
+            split, train, val, test = block_datasets(sources, sampling, config)
         config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
@@ -232,4 +241,6 @@ def train_fusion(
             return TrainResult(run_dir)
         best = load_fusion(run_dir)
         best_task = FusionTask(best.model, {name: c.model for name, c in best.encoders.items()}, specs, stack.time_axis, config)
-        return TrainResult(run_dir, writer.write_metadata({"test": fusion_scores(best_task, test)}))
+        with steps.step("scoring held-out samples", len(test)) as report:
+            scores = fusion_scores(best_task, test, report)
+        return TrainResult(run_dir, writer.write_metadata({"test": scores}))
