@@ -127,24 +127,61 @@ def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dic
 
 def fusion_scores(task: FusionTask, dataset: PatchDataset, report: Report | None = None) -> dict[str, dict[str, float]]:
     """Held-out centre MAE per modality: through fusion, and through the modality's own
-    autoencoder. `report(done, total)` is called after each batch."""
+    autoencoder. `report(done, total)` is called after each batch.
+
+    Only the centre pixel of the centre date is scored, so only it is reconstructed (each
+    encoder once, its centre head on the fused and on its own latent): the same scores as
+    `per_window_fusion_scores`, which runs every decoder whole and each encoder twice.
+    """
+    return _scores(task, dataset, report, _centre_reconstructions)
+
+
+def per_window_fusion_scores(task: FusionTask, dataset: PatchDataset, report: Report | None = None) -> dict[str, dict[str, float]]:
+    """The reference of `fusion_scores`: whole reconstructions, as training computes them."""
+
+    def whole(task: FusionTask, batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        _, reconstructions = task.reconstruct(batch)
+        at = (slice(None), CENTER_DATE, slice(None), CENTER_PIXEL, CENTER_PIXEL)
+        return {name: (reconstruction[at], task.encoders[name](batch[name]["values"], batch[name]["day_offsets"])[0][at])
+                for name, reconstruction in reconstructions.items()}
+
+    return _scores(task, dataset, report, whole)
+
+
+def _centre_reconstructions(task: FusionTask, batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(through fusion, alone) reconstruction (B, C) of each modality's centre pixel at the centre date."""
+    latents = {name: task.encoders[name].encode(part["values"], part["day_offsets"]) for name, part in batch.items()}
+    _, predicted = task.fusion(
+        latents, {name: part["gap_days"] for name, part in batch.items()}, {name: part["present"] for name, part in batch.items()}
+    )
+    at = (slice(None), CENTER_DATE, slice(None), CENTER_PIXEL, CENTER_PIXEL)
+    centres = {}
+    for name, part in batch.items():
+        encoder = task.encoders[name]
+        if encoder.centre_head is not None:
+            centres[name] = (encoder.centre_prediction(predicted[name]), encoder.centre_prediction(latents[name]))
+        else:
+            centres[name] = (encoder.decode(predicted[name], part["day_offsets"])[at], encoder.decode(latents[name], part["day_offsets"])[at])
+    return centres
+
+
+def _scores(task: FusionTask, dataset: PatchDataset, report: Report | None, centres_of) -> dict[str, dict[str, float]]:
     sums: dict[str, list[float]] = {}
     task.eval()
     done = 0
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=64):
             done += batch_size(batch)
-            _, reconstructions = task.reconstruct(batch)
-            for name, reconstruction in reconstructions.items():
+            for name, (fused, alone) in centres_of(task, batch).items():
                 part = batch[name]
-                mask = part["mask"] & part["present"][:, None, None, None]
-                count = int(mask[:, CENTER_DATE, CENTER_PIXEL, CENTER_PIXEL].sum())
+                valid = part["mask"][:, CENTER_DATE, CENTER_PIXEL, CENTER_PIXEL] & part["present"]  # (B,)
+                count = int(valid.sum())
                 if count == 0:
                     continue
-                alone, _ = task.encoders[name](part["values"], part["day_offsets"])
+                target = part["target"][:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]  # (B, C)
                 totals = sums.setdefault(name, [0.0, 0.0, 0])
-                totals[0] += float(center_mae(reconstruction, part["target"], mask)) * count
-                totals[1] += float(center_mae(alone, part["target"], mask)) * count
+                totals[0] += float((fused - target).abs().mean(dim=1)[valid].mean()) * count
+                totals[1] += float((alone - target).abs().mean(dim=1)[valid].mean()) * count
                 totals[2] += count
             if report is not None:
                 report(done, len(dataset))
