@@ -124,4 +124,14 @@ def _storage_fault(error: OSError) -> str:
 
 
 def main() -> None:
+    from cae.errors import InputError
+    from cae.threads import configure_threads
+
+    try:
+        configure_threads()  # a process of its own: torch's threads fitted to the free cores
+    except InputError as error:
+        from cae.cli.console import error_console
+
+        error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        sys.exit(error.exit_code)
     sys.exit(run(sys.argv[1:]))

@@ -47,6 +47,7 @@ from cae.training.engine import (
     fit,
     make_trainer,
 )
+from cae.training.progress import Report, StepProgress
 from cae.training.run_folder import STATE_FILE, claimed_run_dir
 
 
@@ -124,24 +125,66 @@ def resolve_encoders(runs: Path | None, explicit: dict[str, Path] | None) -> dic
     return found
 
 
-def fusion_scores(task: FusionTask, dataset: PatchDataset) -> dict[str, dict[str, float]]:
-    """Held-out centre MAE per modality: through fusion, and through the modality's own autoencoder."""
+def fusion_scores(task: FusionTask, dataset: PatchDataset, report: Report | None = None) -> dict[str, dict[str, float]]:
+    """Held-out centre MAE per modality: through fusion, and through the modality's own
+    autoencoder. `report(done, total)` is called after each batch.
+
+    Only the centre pixel of the centre date is scored, so only it is reconstructed (each
+    encoder once, its centre head on the fused and on its own latent): the same scores as
+    `per_window_fusion_scores`, which runs every decoder whole and each encoder twice.
+    """
+    return _scores(task, dataset, report, _centre_reconstructions)
+
+
+def per_window_fusion_scores(task: FusionTask, dataset: PatchDataset, report: Report | None = None) -> dict[str, dict[str, float]]:
+    """The reference of `fusion_scores`: whole reconstructions, as training computes them."""
+
+    def whole(task: FusionTask, batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        _, reconstructions = task.reconstruct(batch)
+        at = (slice(None), CENTER_DATE, slice(None), CENTER_PIXEL, CENTER_PIXEL)
+        return {name: (reconstruction[at], task.encoders[name](batch[name]["values"], batch[name]["day_offsets"])[0][at])
+                for name, reconstruction in reconstructions.items()}
+
+    return _scores(task, dataset, report, whole)
+
+
+def _centre_reconstructions(task: FusionTask, batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(through fusion, alone) reconstruction (B, C) of each modality's centre pixel at the centre date."""
+    latents = {name: task.encoders[name].encode(part["values"], part["day_offsets"]) for name, part in batch.items()}
+    _, predicted = task.fusion(
+        latents, {name: part["gap_days"] for name, part in batch.items()}, {name: part["present"] for name, part in batch.items()}
+    )
+    at = (slice(None), CENTER_DATE, slice(None), CENTER_PIXEL, CENTER_PIXEL)
+    centres = {}
+    for name, part in batch.items():
+        encoder = task.encoders[name]
+        if encoder.centre_head is not None:
+            centres[name] = (encoder.centre_prediction(predicted[name]), encoder.centre_prediction(latents[name]))
+        else:
+            centres[name] = (encoder.decode(predicted[name], part["day_offsets"])[at], encoder.decode(latents[name], part["day_offsets"])[at])
+    return centres
+
+
+def _scores(task: FusionTask, dataset: PatchDataset, report: Report | None, centres_of) -> dict[str, dict[str, float]]:
     sums: dict[str, list[float]] = {}
     task.eval()
+    done = 0
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=64):
-            _, reconstructions = task.reconstruct(batch)
-            for name, reconstruction in reconstructions.items():
+            done += batch_size(batch)
+            for name, (fused, alone) in centres_of(task, batch).items():
                 part = batch[name]
-                mask = part["mask"] & part["present"][:, None, None, None]
-                count = int(mask[:, CENTER_DATE, CENTER_PIXEL, CENTER_PIXEL].sum())
+                valid = part["mask"][:, CENTER_DATE, CENTER_PIXEL, CENTER_PIXEL] & part["present"]  # (B,)
+                count = int(valid.sum())
                 if count == 0:
                     continue
-                alone, _ = task.encoders[name](part["values"], part["day_offsets"])
+                target = part["target"][:, CENTER_DATE, :, CENTER_PIXEL, CENTER_PIXEL]  # (B, C)
                 totals = sums.setdefault(name, [0.0, 0.0, 0])
-                totals[0] += float(center_mae(reconstruction, part["target"], mask)) * count
-                totals[1] += float(center_mae(alone, part["target"], mask)) * count
+                totals[0] += float((fused - target).abs().mean(dim=1)[valid].mean()) * count
+                totals[1] += float((alone - target).abs().mean(dim=1)[valid].mean()) * count
                 totals[2] += count
+            if report is not None:
+                report(done, len(dataset))
     return {
         name: {"fusion_center_mae": f / n, "autoencoder_center_mae": a / n, "samples": n}
         for name, (f, a, n) in sums.items()
@@ -177,8 +220,10 @@ def train_fusion(
             modalities = modalities or load_fusion(run_dir).metadata["modalities"]
         registry = installed_modalities()
         wanted = list(modalities or ())
-        stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from],
-                           mask_variable=mask_variable)
+        steps = StepProgress(progress)
+        with steps.step(f"preparing data: opening {len(cubes)} cube(s)"):
+            stack = load_stack(cubes, registry, derived=[name for name in wanted if registry.spec(name).derived_from],
+                               mask_variable=mask_variable)
         if wanted and set(wanted) != set(stack.modalities):
             absent = [name for name in wanted if name not in stack.modalities]
             extra = [name for name in stack.modalities if name not in wanted]
@@ -204,7 +249,8 @@ def train_fusion(
         halos = {name: checkpoint.model.frame_encoder.halo for name, checkpoint in checkpoints.items()}
         fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
         sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
-        split, train, val, test = block_datasets(sources, sampling, config)
+        with steps.step("preparing data: cutting the block split and the held-out positions"):
+            split, train, val, test = block_datasets(sources, sampling, config)
         config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
@@ -234,4 +280,6 @@ def train_fusion(
             return TrainResult(run_dir)
         best = load_fusion(run_dir)
         best_task = FusionTask(best.model, {name: c.model for name, c in best.encoders.items()}, specs, stack.time_axis, config)
-        return TrainResult(run_dir, writer.write_metadata({"test": fusion_scores(best_task, test)}))
+        with steps.step("scoring held-out samples", len(test)) as report:
+            scores = fusion_scores(best_task, test, report)
+        return TrainResult(run_dir, writer.write_metadata({"test": scores}))

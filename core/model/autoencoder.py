@@ -552,10 +552,15 @@ class ContextAutoencoder(nn.Module):
         frames = frames.reshape(batch, N_DATES, self.in_channels, PATCH_SIZE, PATCH_SIZE)
         if self.centre_head is None:
             return frames
-        logit = self.centre_head(latent) + torch.logit(self.band_means.clamp(1e-3, 1 - 1e-3))  # (B, C)
         centre = torch.zeros_like(frames, dtype=torch.bool)
         centre[:, CENTER_DATE, :, PATCH_SIZE // 2, PATCH_SIZE // 2] = True
-        return torch.where(centre, torch.sigmoid(logit)[:, None, :, None, None], frames)  # the centre from its own head
+        return torch.where(centre, self.centre_prediction(latent)[:, None, :, None, None], frames)  # the centre from its own head
+
+    def centre_prediction(self, latent: Tensor) -> Tensor:
+        """(B, d) latents -> (B, C) reconstruction of the centre pixel at the centre date, which
+        with the centre path comes from the latent alone (what held-out scoring needs)."""
+        logit = self.centre_head(latent) + torch.logit(self.band_means.clamp(1e-3, 1 - 1e-3))  # (B, C)
+        return torch.sigmoid(logit)
 
     def forward(self, patches: Tensor, day_offsets: Tensor) -> tuple[Tensor, Tensor]:
         """(reconstruction (B, 11, C, 15, 15), latent (B, d)) of a batch of samples."""

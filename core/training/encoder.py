@@ -22,6 +22,7 @@ from cae.training.baselines import beats_patch_mean, center_baselines
 from cae.training.config import TrainConfig, TrainResult, check_learning_rate_decay, fitted_to_run
 from cae.training.data import block_band_statistics, block_datasets, load_sources, provenance
 from cae.training.engine import VALIDATION_METRIC, CheckpointWriter, PatchData, ReconstructionTask, fit, make_trainer
+from cae.training.progress import StepProgress
 from cae.training.run_folder import STATE_FILE, claimed_run_dir
 
 
@@ -95,10 +96,12 @@ def train_encoder(
         if config.loss_weights is not None and not config.loss_weights.valid:
             raise InputError(f"loss weights must be >= 0 with a positive sum and a positive centre weight: {config.loss_weights}")
         preset = get_preset(config.preset or installed_modalities().spec(modality).default_preset)
-        spec, sources = load_sources(modality, cubes, preset.halo, mask_variable=mask_variable)
-        config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
-        sampling = config.sampling or spec.sampling
-        split, train, val, test = block_datasets(sources, sampling, config)
+        steps = StepProgress(progress)
+        with steps.step(f"preparing data: opening {len(cubes)} cube(s), cutting the block split"):
+            spec, sources = load_sources(modality, cubes, preset.halo, mask_variable=mask_variable)
+            config = replace(config, preset=preset.name, loss_weights=config.loss_weights or spec.loss_weights)
+            sampling = config.sampling or spec.sampling
+            split, train, val, test = block_datasets(sources, sampling, config)
         config = fitted_to_run(config, len(train) // config.batch_size)
         # Two training samples at least: the latent's batch normalisation learns from batch statistics.
         if len(train) < 2 or len(val) == 0:
@@ -142,7 +145,8 @@ def train_encoder(
         from cae.checkpoint import load_encoder
 
         best = load_encoder(run_dir, device="cpu")
-        scores = center_baselines(best.model, modality, test, torch.device("cpu"))
+        with steps.step("scoring held-out samples", len(test)) as report:
+            scores = center_baselines(best.model, modality, test, torch.device("cpu"), report=report)
         scores["beats_patch_mean"] = beats_patch_mean(scores)
         metadata = writer.write_metadata({"test": scores})
         return TrainResult(run_dir, metadata)

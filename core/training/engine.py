@@ -247,10 +247,29 @@ def _as_float(value) -> float | None:
 
 class LoggedSteps(L.Callback):
     """Training progress as plain lines, for logs where a live bar cannot be drawn: at each
-    tenth of the run (its --max-steps, else its epochs) and at least every `every` seconds."""
+    tenth of the run (its --max-steps, else its epochs) and at least every `every` seconds;
+    each validation pass likewise, by batches, ending with its metric."""
 
     def __init__(self, every: float = 60.0) -> None:
         self.every, self.started, self.last_line, self.last_tenth = every, 0.0, 0.0, -1
+        self.validation_started, self.validation_line, self.validation_tenth = 0.0, 0.0, 0
+
+    def on_validation_start(self, trainer, task) -> None:
+        self.validation_started = self.validation_line = time.monotonic()
+        self.validation_tenth = 0
+        print(f"validation: started ({sum(trainer.num_val_batches):,} batches)", flush=True)
+
+    def on_validation_batch_end(self, trainer, task, outputs, batch, batch_index, dataloader_idx=0) -> None:
+        total, done, now = sum(trainer.num_val_batches), batch_index + 1, time.monotonic()
+        tenth = 10 * done // max(total, 1)
+        if (tenth > self.validation_tenth and done < total) or now - self.validation_line >= self.every:
+            self.validation_tenth, self.validation_line = max(tenth, self.validation_tenth), now
+            print(f"validation: batch {done:,}/{total:,}, {now - self.validation_started:.0f} s elapsed", flush=True)
+
+    def on_validation_end(self, trainer, task) -> None:
+        metric = trainer.callback_metrics.get(VALIDATION_METRIC)
+        print(f"validation: done in {time.monotonic() - self.validation_started:.1f} s"
+              + (f", {VALIDATION_METRIC} {float(metric):.4f}" if metric is not None else ""), flush=True)
 
     def on_train_start(self, trainer, task) -> None:
         self.started = self.last_line = time.monotonic()

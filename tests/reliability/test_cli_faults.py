@@ -71,7 +71,14 @@ def test_training_keeps_stderr_free_of_other_libraries_deprecation_notices(tmp_p
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert "training: step 2/2" in done.stdout  # progress reaches a log too, as plain lines
+    # Progress reaches a log too, as plain lines: every long step, not only the optimiser's.
+    lines = done.stdout.splitlines()
+    for expected in ("training: step 2/2", "preparing data: opening 1 cube(s), cutting the block split: done in",
+                     "validation: started", "validation: done in", "scoring held-out samples: started (",
+                     "scoring held-out samples: done in"):
+        assert any(line.startswith(expected) for line in lines), (expected, done.stdout)
+    assert lines.index(next(line for line in lines if line.startswith("validation: done in"))) < lines.index(
+        next(line for line in lines if line.startswith("scoring held-out samples: done in")))
 
 
 def test_a_cube_without_a_cloud_mask_is_one_warning_line(real_crop, tmp_path, capsys):
