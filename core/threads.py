@@ -5,15 +5,16 @@ core and each operator waits for the slowest of them. When another process holds
 the cores, every operator of the encoder waits for a thread that is not running; on 2
 cores with one taken by another job, `cae embed` of a 48 x 48 px crop took 150 s with 2
 threads and 24 s with 1. So the command line starts torch with one thread per core of its
-affinity mask that the load average leaves free (at least one), and one inter-op thread
-(the encoder has no parallel branches to run). `CAE_THREADS=N` sets the number instead.
+affinity mask that the load average leaves free (at least one), set before torch loads
+(OMP_NUM_THREADS) so that `cae --help` never imports torch; where torch is already loaded,
+its threads are set directly, with one inter-op thread (the encoder has no parallel
+branches). `CAE_THREADS=N` sets the number instead.
 """
 
 from __future__ import annotations
 
 import os
-
-import torch
+import sys
 
 from cae.errors import InputError
 
@@ -43,9 +44,20 @@ def chosen_threads(environ: dict[str, str] | None = None, load: float | None = N
 
 
 def configure_threads() -> int:
-    """Set torch's intra-op threads (`chosen_threads`) and one inter-op thread; call once,
-    before any torch work (the inter-op pool cannot be resized after it started)."""
+    """Fit torch's threads to the free cores (`chosen_threads`); call once, before any torch work.
+
+    Without torch loaded yet (the command line: `cae --help` must not pay for importing it),
+    the choice goes to OMP_NUM_THREADS, which torch reads when it loads, unless the user set
+    it; with torch loaded, its intra-op threads are set and its inter-op pool to one thread
+    (the encoder has no parallel branches; the pool cannot be resized once started).
+    """
     threads = chosen_threads()
+    if "torch" not in sys.modules:
+        if THREADS_VARIABLE in os.environ or "OMP_NUM_THREADS" not in os.environ:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        return threads
+    import torch
+
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)

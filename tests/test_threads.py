@@ -35,3 +35,14 @@ def test_the_command_line_starts_torch_with_the_chosen_threads():
     refused = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                              env={**os.environ, THREADS_VARIABLE: "many"})
     assert refused.returncode == 2 and "CAE_THREADS='many'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_command_line_help_never_imports_torch():
+    """Fitting the threads must not cost `cae --help` the seconds of importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cae.cli import app; sys.argv = ['cae', '--help']\n"
+            "try:\n    app.main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__('os').environ, "CAE_THREADS": "1"})
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
