@@ -2,9 +2,9 @@
 
 Every chunk needs the prepared (lazy) cubes and the loaded model; opening them takes
 seconds, and one process computes many chunks of a job (this process, or a dask worker),
-so each process keeps the last two of each it opened. They are keyed by what the job
-recorded when it was planned (the cubes' fingerprint, the model's weights hash), so a
-long-lived worker never computes with a cube or model that was replaced since.
+so each process keeps the last two of each it opened. The cubes are keyed by their
+fingerprint and the model is checked against its weights hash, both recorded when the job
+was planned, so a long-lived worker never computes with a cube or model replaced since.
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ def stack_of(job: EmbedJob):
 
 
 def fusion_of(job: EmbedJob):
-    """The job's fusion model and frozen encoders, on the job's device."""
-    return opened_fusion(job.model, job.device, job.model_sha256)
+    """The job's fusion model and frozen encoders, on the job's device: the one this process
+    opened, unless its weights are not those the job was planned with (then opened again)."""
+    loaded = opened_fusion(job.model, job.device)
+    if loaded.metadata["weights_sha256"] != job.model_sha256:
+        opened_fusion.cache_clear()
+        loaded = opened_fusion(job.model, job.device)
+        if loaded.metadata["weights_sha256"] != job.model_sha256:
+            raise RuntimeError(f"the fusion model at {job.model} changed since the embedding was planned")
+    return loaded
 
 
 @functools.lru_cache(maxsize=2)
@@ -54,11 +61,8 @@ def opened_stack(cubes: tuple[str, ...], derived: tuple[str, ...], mask_variable
 
 
 @functools.lru_cache(maxsize=2)
-def opened_fusion(model: str, device: str, identity: str):
-    """The fusion model at `model`; `identity` (its weights hash) keys the cache."""
+def opened_fusion(model: str, device: str):
+    """The fusion model at `model` (planning and every chunk of a job share this one load)."""
     from cae.fusion.checkpoint import load_fusion
 
-    loaded = load_fusion(model, device=device)
-    if identity and loaded.metadata["weights_sha256"] != identity:
-        raise RuntimeError(f"the fusion model at {model} changed while it was being used")
-    return loaded
+    return load_fusion(model, device=device)

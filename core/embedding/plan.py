@@ -28,7 +28,7 @@ def plan(cubes: Sequence[str | os.PathLike], model: str | os.PathLike, out: Path
 
     cubes = tuple(str(Path(path).resolve()) for path in cubes)
     device = resolve_device(options.device)
-    fusion = opened_fusion(str(Path(model).resolve()), device, "")
+    fusion = opened_fusion(str(Path(model).resolve()), device)
     registry = installed_modalities()
     derived = tuple(name for name in fusion.model.modalities if registry.spec(name).derived_from)
     identity = fingerprint(cubes)
