@@ -37,7 +37,7 @@ from cae.samples.datasets import PatchDataset, SourceCube
 from cae.outputs import check_apart
 from cae.plugins.manager import installed_modalities
 from cae.training.config import TrainConfig, TrainResult, check_learning_rate_decay, fitted_to_run
-from cae.training.data import provenance, block_datasets
+from cae.training.data import block_datasets, provenance, recorded_blocks, split_as_recorded, split_into_blocks
 from cae.training.engine import (
     VALIDATION_METRIC,
     CheckpointWriter,
@@ -250,7 +250,9 @@ def train_fusion(
         fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
         sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
         with steps.step("preparing data: cutting the block split and the held-out positions"):
-            split, train, val, test = block_datasets(sources, sampling, config)
+            recorded = recorded_blocks(checkpoints[stack.time_axis].metadata)
+            adopted = split_as_recorded(recorded, split_into_blocks(sources, config.block_size, config.seed))
+            split, train, val, test = block_datasets(sources, sampling, config, adopted)
         config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
@@ -267,6 +269,7 @@ def train_fusion(
             "parameters": sum(p.numel() for p in fusion.parameters()),
             **provenance(cubes, sources, split, (train, val, test)),
         }
+        describe["data"]["split_from"] = f"the {stack.time_axis} encoder" if adopted else "this run"
         writer = CheckpointWriter(
             run_dir, describe, lambda task: task.fusion, FUSION_WEIGHTS, FUSION_METADATA,
             f"fusion of {' + '.join(stack.modalities)}",

@@ -144,11 +144,30 @@ def split_into_blocks(sources: dict[str, SourceCube], size: int, seed: int) -> d
     return split
 
 
+def split_as_recorded(recorded: dict[str, list[str]], own: dict[str, list[SpatialBlock]]) -> dict[str, list[SpatialBlock]] | None:
+    """The blocks of `own` regrouped into the parts an earlier run `recorded` them in, or None
+    when that run did not cut these blocks (other cubes, block size or grid) or held none of
+    them out for validation.
+
+    Fusion trains on the blocks its time-axis encoder trained on and holds out the ones it
+    held out. Cutting its own split instead would score fusion on pixels the frozen encoder
+    was fitted to whenever the two splits differ: an encoder trained with another seed or
+    block size, or before the split's hash changed, like the demo model shipped with cae.
+    """
+    blocks = {block.name: block for members in own.values() for block in members}
+    if not set(blocks) <= {name for names in recorded.values() for name in names}:
+        return None
+    split = {part: [blocks[name] for name in recorded.get(part, []) if name in blocks] for part in ("train", "val", "test")}
+    return split if split["train"] and split["val"] else None
+
+
 def block_datasets(
-    sources: dict[str, SourceCube], sampling: SamplingDefaults, config: TrainConfig
+    sources: dict[str, SourceCube], sampling: SamplingDefaults, config: TrainConfig,
+    split: dict[str, list[SpatialBlock]] | None = None,
 ) -> tuple[dict[str, list[SpatialBlock]], RedrawnPatchDataset, PatchDataset, PatchDataset]:
-    """Split the sources into blocks; train, validation and test samples of those blocks."""
-    split = split_into_blocks(sources, config.block_size, config.seed)
+    """Split the sources into blocks (unless `split` is given); train, validation and test
+    samples of those blocks."""
+    split = split or split_into_blocks(sources, config.block_size, config.seed)
     train = RedrawnPatchDataset(sources, split["train"], sampling, config.seed)
     val = PatchDataset(held_out_positions(sources, split["val"], config.validation_spacing))
     test = PatchDataset(held_out_positions(sources, split["test"], config.test_spacing))

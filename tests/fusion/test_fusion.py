@@ -194,3 +194,32 @@ def test_fusion_command_needs_an_encoder_per_cube(tmp_path, capsys):
     code = run(["train", "--fusion", "--runs", str(tmp_path / "empty")])
     assert code == 2 and "no trained encoder" in capsys.readouterr().err
     assert run(["train", "--modality", "s2", "--modality", "s1"]) == 2
+
+
+def test_fusion_holds_out_the_blocks_its_encoder_held_out(place):
+    """Fusion cut with another seed than the encoder would score it on the encoder's training
+    pixels; it adopts the encoder's recorded split instead (DESIGN 3, `split_as_recorded`)."""
+    from cae.training.data import load_sources, recorded_blocks, split_into_blocks
+
+    encoder_split = recorded_blocks(load_encoder(place["runs"] / "s2").metadata)
+    _, sources = load_sources("s2", [place["s2"]])
+    own = {part: [block.name for block in blocks] for part, blocks in split_into_blocks(sources, 32, 3).items()}
+    assert own["test"] != encoder_split["test"]  # the seed alone would have held out another block
+    result = train_fusion([place["s2"]], place["folder"] / "fusion-seed3", demo_training_config("s2", max_steps=STEPS, seed=3),
+                          encoders={"s2": place["runs"] / "s2"}, runs=None, progress=False)
+    assert result.metadata["data"]["blocks"] == encoder_split
+    assert result.metadata["data"]["split_from"] == "the s2 encoder"
+
+
+def test_a_recorded_split_is_adopted_only_when_it_cut_the_same_blocks():
+    from cae.samples.blocks import SpatialBlock
+    from cae.training.data import split_as_recorded
+
+    blocks = [SpatialBlock("a.zarr", rows, cols) for rows in ((0, 32), (32, 64)) for cols in ((0, 32), (32, 64))]
+    own = {"train": blocks[:2], "val": blocks[2:3], "test": blocks[3:]}
+    names = [block.name for block in blocks]
+    recorded = {"train": [names[3], names[1], "b.zarr[0:32, 0:32]"], "val": [names[0]], "test": [names[2]]}
+    assert split_as_recorded(recorded, own) == {"train": [blocks[3], blocks[1]], "val": [blocks[0]], "test": [blocks[2]]}
+    assert split_as_recorded({"train": names[:3], "val": [], "test": names[3:]}, own) is None  # nothing to validate on
+    other_grid = {"train": ["a.zarr[0:50, 0:64]"], "val": ["a.zarr[50:64, 0:32]"], "test": ["a.zarr[50:64, 32:64]"]}
+    assert split_as_recorded(other_grid, own) is None
