@@ -16,7 +16,7 @@ def demo(
                      "(about 4 more minutes on 2 CPU cores) instead of using the model shipped with cae."),
     ] = False,
     max_steps: Annotated[
-        int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion: a third); default 1500.")
+        int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion trains half as many); default 3000.")
     ] = None,
 ) -> None:
     """Run cae end to end on the bundled real cubes (Romania S2, Poland S1 VH).
@@ -44,7 +44,7 @@ def demo(
     from cae.cli.train import warn_if_weak
     from cae.cube.stack import load_stack
     from cae.data import DEMO_CUBES, demo_cube_path
-    from cae.demo import fused_or_fuse, install_shipped_model, trained_or_train
+    from cae.demo import DEMO_STEPS, fused_or_fuse, install_shipped_model, trained_or_train
     from cae.evaluation.maps import embedding_maps
     from cae.evaluation.reconstruction import reconstruction_report, write_reconstruction_report
     from cae.plugins.manager import installed_modalities
@@ -58,7 +58,7 @@ def demo(
         console.print(stack_table(stack))
     runs = out / "runs"
     run_dir = runs / "s2"
-    steps = max_steps or 1500
+    steps = max_steps or DEMO_STEPS
     if not train and not run_dir.exists() and not (runs / "fusion").exists():
         console.rule("the S2 encoder and fusion model shipped with cae")
         install_shipped_model(runs)
@@ -78,7 +78,7 @@ def demo(
         warn_if_weak(test)
     console.print(f"loss curve: {run_dir / 'loss_curve.png'}")
     console.rule("fusion over the frozen S2 encoder (real data only)")
-    fused, trained = fused_or_fuse(demo_cube_path("s2"), runs, max_steps=steps // 3)
+    fused, trained = fused_or_fuse(demo_cube_path("s2"), runs, encoder_steps=steps)
     if not trained:
         console.print(f"using the fusion model in {fused.run_dir}")
     for name, scores in fused.metadata.get("test", {}).items():

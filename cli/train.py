@@ -18,6 +18,14 @@ def _known_preset(name: str | None) -> str | None:
     return name
 
 
+def _known_fusion_preset(name: str | None) -> str | None:
+    from cae.fusion.model import FUSION_PRESETS
+
+    if name is not None and name not in FUSION_PRESETS:
+        raise typer.BadParameter(f"unknown fusion preset {name!r}; the fusion presets are {', '.join(FUSION_PRESETS)}")
+    return name
+
+
 def _positive(value: float | None) -> float | None:
     if value is not None and not value > 0:
         raise typer.BadParameter(f"{value} is not a learning rate; give a number > 0, e.g. 1e-4")
@@ -45,6 +53,7 @@ def train(
         list[str] | None, typer.Option("--encoder", help="With --fusion: NAME=DIR, an encoder to use (repeatable).")
     ] = None,
     dims: Annotated[int, typer.Option("--dims", min=1, help="With --fusion: size of the fused embedding.")] = 7,
+    fusion_preset: Annotated[str | None, typer.Option(callback=_known_fusion_preset, help="With --fusion: paper (default; the paper's transformer) or no-dropout (its sizes without dropout: the demo's, better in runs of a few thousand steps).")] = None,
     cube: Annotated[
         list[Path] | None,
         typer.Option("--cube", help="Training cube (repeat for several sites). Default: the modality's sample cube."),
@@ -106,6 +115,8 @@ def train(
     if fusion and preset is not None:
         raise InputError("--preset chooses an encoder's architecture; fusion trains over the encoders as they are "
                          "(its size: --dims)")
+    if not fusion and fusion_preset is not None:
+        raise InputError("--fusion-preset chooses fusion's transformer; add --fusion, or choose an encoder's with --preset")
     settings = dict(preset=preset, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device, seed=seed,
                     learning_rate_decay=learning_rate_decay)
     if learning_rate is not None:
@@ -114,7 +125,8 @@ def train(
         settings["loss_weights"] = _parse_loss_weights(loss_weights)
     config = TrainConfig(**settings)
     if fusion:
-        _train_fusion(cube, runs, encoder or [], modalities, dims, config, out or runs / "fusion", resume, mask_variable)
+        _train_fusion(cube, runs, encoder or [], modalities, dims, fusion_preset or "paper", config, out or runs / "fusion",
+                      resume, mask_variable)
         return
     [modality] = modalities
     spec = installed_modalities().spec(modality)  # an unknown name fails here, listing the installed ones
@@ -145,7 +157,8 @@ def warn_if_weak(test: dict) -> None:
 
 
 def _train_fusion(
-    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, config, out: Path, resume: bool,
+    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, preset: str, config, out: Path,
+    resume: bool,
     mask_variable: str | None,
 ) -> None:
     import dataclasses
@@ -163,7 +176,7 @@ def _train_fusion(
         encoders[name] = Path(folder)
     result = train_fusion(
         cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
-        preset=dataclasses.replace(FUSION_PRESETS["paper"], embedding_dim=dims), resume=resume,
+        preset=dataclasses.replace(FUSION_PRESETS[preset], embedding_dim=dims), resume=resume,
         mask_variable=mask_variable,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")

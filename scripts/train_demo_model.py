@@ -1,6 +1,6 @@
 """Train the model `cae demo` ships with, and record its recipe, scores and time beside it.
 
-    .venv/bin/python scripts/train_demo_model.py WORK [--steps 1500]
+    .venv/bin/python scripts/train_demo_model.py WORK [--steps 3000]
 
 The demo's recipe (`cae.demo.demo_training_config`: tiny preset, MAE only, lr 3e-3, cosine
 decay over a fixed run) on the bundled Romania S2 cube: the S2 encoder, fusion over it, the
@@ -24,13 +24,12 @@ from pathlib import Path
 import torch
 
 from cae.data import demo_cube_path, demo_label_path, demo_model_path
-from cae.demo import SHIPPED_FILES, demo_training_config
+from cae.demo import DEMO_STEPS, SHIPPED_FILES, demo_training_config, fused_or_fuse
 from cae.embedding.job import EmbedOptions
 from cae.embedding.run import embed
 from cae.evaluation.probe import ProbeOptions, run_probe
 from cae.evaluation.probe_report import probe_document, probe_markdown, verdict
 from cae.evaluation.temporal_probe import run_temporal_probe
-from cae.fusion.training import train_fusion
 from cae.training.encoder import train_encoder
 
 
@@ -43,13 +42,12 @@ def timed(work):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work", type=Path, help="an empty folder for the training runs and the embedding")
-    parser.add_argument("--steps", type=int, default=1500, help="encoder steps (fusion trains a third of them)")
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS, help="encoder steps (fusion trains half as many)")
     args = parser.parse_args()
     cube, runs = demo_cube_path("s2"), args.work / "runs"
     encoder_config = demo_training_config("s2", max_steps=args.steps)
-    fusion_config = demo_training_config("s2", max_steps=args.steps // 3)
     encoder, encoder_seconds = timed(lambda: train_encoder("s2", [cube], runs / "s2", encoder_config, progress=False))
-    fusion, fusion_seconds = timed(lambda: train_fusion([cube], runs / "fusion", fusion_config, runs=runs, progress=False))
+    (fusion, _), fusion_seconds = timed(lambda: fused_or_fuse(cube, runs, encoder_steps=args.steps))
     (store, planned), embed_seconds = timed(
         lambda: embed([cube], runs / "fusion", args.work / "romania_embedding.zarr", EmbedOptions()))
     options = ProbeOptions(period="2018", percentiles=True)
@@ -80,7 +78,8 @@ Produced by `.venv/bin/python scripts/train_demo_model.py WORK --steps {args.ste
 ## Recipe
 - Data: the bundled Romania Sentinel-2 cube (`core/data/demo/romania_s2.zarr`, 1 km2, 140 dates).
 - S2 encoder: {json.dumps(encoder_config.to_dict())}
-- Fusion over the frozen S2 encoder: the same settings with max_steps={fusion_config.max_steps}.
+- Fusion over the frozen S2 encoder: the same settings with max_steps={fusion.metadata["training"]["max_steps"]}, fusion preset
+  {json.dumps(fusion.metadata["fusion_preset"])}.
 
 ## Time
 - S2 encoder: {encoder_seconds / 60:.1f} min; fusion: {fusion_seconds / 60:.1f} min;

@@ -223,3 +223,12 @@ def test_a_recorded_split_is_adopted_only_when_it_cut_the_same_blocks():
     assert split_as_recorded({"train": names[:3], "val": [], "test": names[3:]}, own) is None  # nothing to validate on
     other_grid = {"train": ["a.zarr[0:50, 0:64]"], "val": ["a.zarr[50:64, 0:32]"], "test": ["a.zarr[50:64, 32:64]"]}
     assert split_as_recorded(other_grid, own) is None
+
+
+def test_the_fusion_preset_is_chosen_on_the_command_line_and_recorded(place):
+    out = place["folder"] / "fusion-no-dropout"
+    assert run(["train", "--fusion", "--cube", str(place["s2"]), "--encoder", f"s2={place['runs'] / 's2'}", "--out", str(out),
+                "--max-steps", "2", "--fusion-preset", "no-dropout"]) == 0
+    fused = load_fusion(out)
+    assert fused.metadata["fusion_preset"]["name"] == "no-dropout" and fused.model.preset.dropout == 0.0
+    assert all(module.p == 0.0 for module in fused.model.modules() if isinstance(module, torch.nn.Dropout))

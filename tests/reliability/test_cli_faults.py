@@ -32,6 +32,8 @@ BAD_OPTIONS = {
     "--preset nonexistent": (["train", "-m", "s2", "--preset", "nonexistent"], "the presets are paper"),
     "--dims 0": (["train", "--fusion", "--dims", "0"], "--dims"),
     "--preset with --fusion": (["train", "--fusion", "--preset", "tiny"], "fusion trains over the encoders as they are"),
+    "--fusion-preset nonexistent": (["train", "--fusion", "--fusion-preset", "nonexistent"], "the fusion presets are paper, no-dropout"),
+    "--fusion-preset without --fusion": (["train", "-m", "s2", "--fusion-preset", "no-dropout"], "add --fusion"),
     "embed --chunk 0": (["embed", "cube.zarr", "--model", "runs/fusion", "--chunk", "0"], "--chunk"),
     "embed --batch-size 0": (["embed", "cube.zarr", "--model", "runs/fusion", "--batch-size", "0"], "--batch-size"),
     "maps --count -1": (["evaluate", "maps", "-e", "s.zarr", "--cube", "c.zarr", "--out", "maps", "--count", "-1"],
