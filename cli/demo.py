@@ -13,7 +13,7 @@ def demo(
     train: Annotated[
         bool,
         typer.Option("--train", help="Train the S2 encoder and fusion here from scratch with the demo's recipe "
-                     "(about 4 more minutes on 2 CPU cores) instead of using the model shipped with cae."),
+                     "(about 9 more minutes on 2 CPU cores) instead of using the model shipped with cae."),
     ] = False,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="With --train: training steps of the S2 encoder (fusion trains half as many); default 3000.")
