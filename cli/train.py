@@ -52,8 +52,8 @@ def train(
     encoder: Annotated[
         list[str] | None, typer.Option("--encoder", help="With --fusion: NAME=DIR, an encoder to use (repeatable).")
     ] = None,
-    dims: Annotated[int, typer.Option("--dims", min=1, help="With --fusion: size of the fused embedding.")] = 7,
-    fusion_preset: Annotated[str | None, typer.Option(callback=_known_fusion_preset, help="With --fusion: paper (default; the paper's transformer) or no-dropout (its sizes without dropout: the demo's, better in runs of a few thousand steps).")] = None,
+    dims: Annotated[int | None, typer.Option("--dims", min=1, help="With --fusion: size of the fused embedding (default 7).")] = None,
+    fusion_preset: Annotated[str | None, typer.Option(callback=_known_fusion_preset, help="With --fusion: paper (default: the paper's transformer) or no-dropout (the same transformer without dropout; the demo's choice, better for runs of a few thousand steps).")] = None,
     cube: Annotated[
         list[Path] | None,
         typer.Option("--cube", help="Training cube (repeat for several sites). Default: the modality's sample cube."),
@@ -125,8 +125,8 @@ def train(
         settings["loss_weights"] = _parse_loss_weights(loss_weights)
     config = TrainConfig(**settings)
     if fusion:
-        _train_fusion(cube, runs, encoder or [], modalities, dims, fusion_preset or "paper", config, out or runs / "fusion",
-                      resume, mask_variable)
+        _train_fusion(cube, runs, encoder or [], modalities, dims, fusion_preset, config, out or runs / "fusion", resume,
+                      mask_variable)
         return
     [modality] = modalities
     spec = installed_modalities().spec(modality)  # an unknown name fails here, listing the installed ones
@@ -157,8 +157,8 @@ def warn_if_weak(test: dict) -> None:
 
 
 def _train_fusion(
-    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int, preset: str, config, out: Path,
-    resume: bool,
+    cubes, runs: Path, encoder_options: list[str], modalities: list[str] | None, dims: int | None, preset: str | None, config,
+    out: Path, resume: bool,
     mask_variable: str | None,
 ) -> None:
     import dataclasses
@@ -176,7 +176,9 @@ def _train_fusion(
         encoders[name] = Path(folder)
     result = train_fusion(
         cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
-        preset=dataclasses.replace(FUSION_PRESETS[preset], embedding_dim=dims), resume=resume,
+        # Neither option given: the paper's preset, or on --resume the one the run was started with.
+        preset=None if preset is None and dims is None else dataclasses.replace(FUSION_PRESETS[preset or "paper"], embedding_dim=dims or 7),
+        resume=resume,
         mask_variable=mask_variable,
     )
     console.print(f"saved the fusion model in [bold]{result.run_dir}[/bold]")

@@ -37,7 +37,7 @@ from cae.samples.datasets import PatchDataset, SourceCube
 from cae.outputs import check_apart
 from cae.plugins.manager import installed_modalities
 from cae.training.config import TrainConfig, TrainResult, check_learning_rate_decay, fitted_to_run
-from cae.training.data import block_datasets, provenance, recorded_blocks, split_as_recorded, split_into_blocks
+from cae.training.data import block_datasets, provenance, split_like_encoder
 from cae.training.engine import (
     VALIDATION_METRIC,
     CheckpointWriter,
@@ -199,7 +199,7 @@ def train_fusion(
     runs: Path | None = Path("runs"),
     encoders: dict[str, Path] | None = None,
     modalities: Sequence[str] | None = None,
-    preset: FusionPreset = FUSION_PRESETS["paper"],
+    preset: FusionPreset | None = None,
     resume: bool = False,
     progress: bool = True,
     mask_variable: str | None = None,
@@ -207,8 +207,9 @@ def train_fusion(
     """Train fusion over the trained encoders of the modalities in `cubes` (one place).
 
     `modalities` names the modalities to fuse when they are not just the cubes' own: a
-    derived modality (`ModalitySpec.derived_from`) is read from its source's cube. A
-    resumed run fuses the modalities it was started with.
+    derived modality (`ModalitySpec.derived_from`) is read from its source's cube. `preset`
+    defaults to the paper's. A resumed run fuses the modalities it was started with, with the
+    preset it was started with (another one is refused).
     """
     run_dir = Path(out)
     check_learning_rate_decay(config)
@@ -217,7 +218,13 @@ def train_fusion(
     with claimed_run_dir(run_dir, FUSION_METADATA, "a fusion model", resume):
         if resume:
             # Before any work: refuses a run whose recorded encoders changed or whose plugin is gone.
-            modalities = modalities or load_fusion(run_dir).metadata["modalities"]
+            started = load_fusion(run_dir)
+            modalities = modalities or started.metadata["modalities"]
+            if preset is not None and preset != started.model.preset:
+                raise InputError(f"{run_dir} was started with the fusion preset {started.model.preset.to_dict()}; "
+                                 "resume it without --fusion-preset and --dims, or with the ones it was started with")
+            preset = started.model.preset
+        preset = preset or FUSION_PRESETS["paper"]
         registry = installed_modalities()
         wanted = list(modalities or ())
         steps = StepProgress(progress)
@@ -250,9 +257,8 @@ def train_fusion(
         fills = {name: checkpoint.metadata["fill_values"] for name, checkpoint in checkpoints.items()}
         sources = {place: SourceCube.of(place, stack.time_axis, dict(stack.modalities), halos, fills)}
         with steps.step("preparing data: cutting the block split and the held-out positions"):
-            recorded = recorded_blocks(checkpoints[stack.time_axis].metadata)
-            adopted = split_as_recorded(recorded, split_into_blocks(sources, config.block_size, config.seed))
-            split, train, val, test = block_datasets(sources, sampling, config, adopted)
+            split, adopted = split_like_encoder(checkpoints[stack.time_axis].metadata, sources, config)
+            split, train, val, test = block_datasets(sources, sampling, config, split)
         config = fitted_to_run(config, len(train) // config.batch_size)
         L.seed_everything(config.seed, workers=True, verbose=False)
         fusion = FusionModel({name: specs[name].latent_dim for name in stack.modalities}, preset)
@@ -269,7 +275,7 @@ def train_fusion(
             "parameters": sum(p.numel() for p in fusion.parameters()),
             **provenance(cubes, sources, split, (train, val, test)),
         }
-        describe["data"]["split_from"] = f"the {stack.time_axis} encoder" if adopted else "this run"
+        describe["data"]["split_from"] = {"encoder": stack.time_axis} if adopted else "own"
         writer = CheckpointWriter(
             run_dir, describe, lambda task: task.fusion, FUSION_WEIGHTS, FUSION_METADATA,
             f"fusion of {' + '.join(stack.modalities)}",

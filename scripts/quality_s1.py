@@ -1,4 +1,7 @@
-"""The demo's recipe on the real Poland Sentinel-1 VH cube: encoder, fusion, embedding, probe.
+"""The demo's recipe as it stood before 2026-12-05's change (encoder 1,500 steps, the paper's
+fusion for a third of them) on the real Poland Sentinel-1 VH cube: encoder, fusion,
+embedding, probe. Kept as it was measured; the S2 demo now trains longer and fuses without
+dropout (`cae.demo`).
 
     .venv/bin/python scripts/quality_s1.py OUT [--steps 1500]
 

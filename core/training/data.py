@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 from cae import __version__
 from cae.checkpoint import git_revision
 from cae.cube.stack import load_stack
-from cae.errors import InputError
+from cae.errors import DataWarning, InputError
 from cae.plugins.contract import ModalitySpec, PreparedModality, SamplingDefaults
 from cae.plugins.manager import installed_modalities
 from cae.samples.blocks import SpatialBlock, spatial_blocks, split_blocks
@@ -159,6 +160,29 @@ def split_as_recorded(recorded: dict[str, list[str]], own: dict[str, list[Spatia
         return None
     split = {part: [blocks[name] for name in recorded.get(part, []) if name in blocks] for part in ("train", "val", "test")}
     return split if split["train"] and split["val"] else None
+
+
+def split_like_encoder(metadata: dict[str, Any], sources: dict[str, SourceCube], config: TrainConfig) -> tuple[dict[str, list[SpatialBlock]], bool]:
+    """(the split of `sources` for a run over the frozen encoder `metadata` describes, whether it
+    is the encoder's own). The encoder's split is adopted when it cut these blocks (cut here at
+    the block size it recorded, whatever this run's); otherwise this run cuts its own, with a
+    warning when that holds out blocks the encoder trained on (its scores would flatter it)."""
+    training = metadata.get("training", {})
+    size = training.get("block_size", training.get("site_block", config.block_size))  # "site_block": before the rename
+    recorded = recorded_blocks(metadata)
+    adopted = split_as_recorded(recorded, split_into_blocks(sources, size, config.seed))
+    if adopted is not None:
+        return adopted, True
+    own = split_into_blocks(sources, config.block_size, config.seed)
+    trained_on = set(recorded.get("train", []))
+    seen = [block.name for part in ("val", "test") for block in own[part] if block.name in trained_on]
+    if seen:
+        warnings.warn(DataWarning(
+            f"the {metadata.get('modality', 'time-axis')} encoder trained on {', '.join(seen)}, which this run holds "
+            "out: its held-out scores include pixels the encoder was fitted to (give the cubes the encoder was "
+            "trained on, in its order, for the same split)"
+        ), stacklevel=2)
+    return own, False
 
 
 def block_datasets(

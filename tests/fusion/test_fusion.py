@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -205,10 +206,30 @@ def test_fusion_holds_out_the_blocks_its_encoder_held_out(place):
     _, sources = load_sources("s2", [place["s2"]])
     own = {part: [block.name for block in blocks] for part, blocks in split_into_blocks(sources, 32, 3).items()}
     assert own["test"] != encoder_split["test"]  # the seed alone would have held out another block
-    result = train_fusion([place["s2"]], place["folder"] / "fusion-seed3", demo_training_config("s2", max_steps=STEPS, seed=3),
+    config = demo_training_config("s2", max_steps=STEPS, seed=3, block_size=16)  # the encoder's: seed 42, blocks of 32
+    result = train_fusion([place["s2"]], place["folder"] / "fusion-seed3", config,
                           encoders={"s2": place["runs"] / "s2"}, runs=None, progress=False)
     assert result.metadata["data"]["blocks"] == encoder_split
-    assert result.metadata["data"]["split_from"] == "the s2 encoder"
+    assert result.metadata["data"]["split_from"] == {"encoder": "s2"}
+
+
+def test_a_split_the_encoder_did_not_cut_is_cut_here_and_a_leak_is_warned_about():
+    from cae.errors import DataWarning
+    from cae.training.config import TrainConfig
+    from cae.training.data import load_sources, split_into_blocks, split_like_encoder
+
+    _, sources = load_sources("s2", [demo_cube_path("s2")])
+    own = split_into_blocks(sources, 32, 42)
+    names = [block.name for blocks in own.values() for block in blocks]
+    # An encoder that validated on other cubes and trained on every block of this one.
+    trained_everywhere = {"modality": "s2", "training": {"block_size": 32}, "data": {"blocks": {"train": names, "val": ["b.zarr[0:32, 0:32]"], "test": []}}}
+    with pytest.warns(DataWarning, match="holds out: its held-out scores include pixels the encoder was fitted to"):
+        split, adopted = split_like_encoder(trained_everywhere, sources, TrainConfig())
+    assert not adopted and split == own
+    elsewhere = {"modality": "s2", "training": {"block_size": 32}, "data": {"blocks": {"train": ["b.zarr[0:32, 0:32]"], "val": [], "test": []}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an encoder of other cubes: nothing to warn about
+        assert split_like_encoder(elsewhere, sources, TrainConfig()) == (own, False)
 
 
 def test_a_recorded_split_is_adopted_only_when_it_cut_the_same_blocks():
@@ -225,10 +246,14 @@ def test_a_recorded_split_is_adopted_only_when_it_cut_the_same_blocks():
     assert split_as_recorded(other_grid, own) is None
 
 
-def test_the_fusion_preset_is_chosen_on_the_command_line_and_recorded(place):
+def test_the_fusion_preset_is_chosen_on_the_command_line_recorded_and_kept_on_resume(place, capsys):
     out = place["folder"] / "fusion-no-dropout"
     assert run(["train", "--fusion", "--cube", str(place["s2"]), "--encoder", f"s2={place['runs'] / 's2'}", "--out", str(out),
                 "--max-steps", "2", "--fusion-preset", "no-dropout"]) == 0
     fused = load_fusion(out)
     assert fused.metadata["fusion_preset"]["name"] == "no-dropout" and fused.model.preset.dropout == 0.0
     assert all(module.p == 0.0 for module in fused.model.modules() if isinstance(module, torch.nn.Dropout))
+    recorded = (out / FUSION_METADATA).read_bytes()
+    assert run(["train", "--fusion", "--resume", "--out", str(out), "--fusion-preset", "paper"]) == 2  # not another preset
+    assert "was started with the fusion preset" in " ".join(capsys.readouterr().err.split())
+    assert (out / FUSION_METADATA).read_bytes() == recorded
