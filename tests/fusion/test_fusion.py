@@ -206,7 +206,7 @@ def test_fusion_holds_out_the_blocks_its_encoder_held_out(place):
     _, sources = load_sources("s2", [place["s2"]])
     own = {part: [block.name for block in blocks] for part, blocks in split_into_blocks(sources, 32, 3).items()}
     assert own["test"] != encoder_split["test"]  # the seed alone would have held out another block
-    config = demo_training_config("s2", max_steps=STEPS, seed=3, block_size=16)  # the encoder's: seed 42, blocks of 32
+    config = demo_training_config("s2", max_steps=2, seed=3, block_size=16)  # the encoder's: seed 42, blocks of 32
     result = train_fusion([place["s2"]], place["folder"] / "fusion-seed3", config,
                           encoders={"s2": place["runs"] / "s2"}, runs=None, progress=False)
     assert result.metadata["data"]["blocks"] == encoder_split
