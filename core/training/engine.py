@@ -163,6 +163,9 @@ class CheckpointWriter(L.Callback):
         self.history: list[dict[str, float]] = []
         self.best: dict[str, Any] = {}
         self.restored_weights: bytes | None = None
+        #: True for the validation `fit` runs after training: Lightning has then moved on to an
+        #: epoch that holds no step, so the record takes the epoch of the last steps.
+        self.after_training = False
 
     def state_dict(self) -> dict[str, Any]:
         # The global torch generator drives dropout; restoring it makes a resumed run
@@ -202,7 +205,7 @@ class CheckpointWriter(L.Callback):
         if VALIDATION_METRIC not in metrics:
             return
         record = {
-            "epoch": trainer.current_epoch,
+            "epoch": (self.history[-1]["epoch"] + 1 if self.history else 0) if self.after_training else trainer.current_epoch,
             "step": trainer.global_step,
             "train_loss": None,  # the epoch's mean exists only at its end: filled in then
             "val_loss": _as_float(metrics.get("val_loss")),
@@ -326,9 +329,15 @@ def make_trainer(run_dir: Path, config: TrainConfig, writer: CheckpointWriter, p
 
 
 def fit(trainer: L.Trainer, task: L.LightningModule, data: PatchData, writer: CheckpointWriter, state: Path | None) -> None:
-    """Train; then validate once more if --max-steps ended training before any validation."""
+    """Train; then validate once more if --max-steps ended training after the last validation.
+
+    Lightning validates at the end of each epoch, so a run stopped mid-epoch by --max-steps
+    never scored its last steps: with a cosine decay, the steps at the lowest learning rate
+    (the demo's 3,000 steps ended 117 steps after its last validation).
+    """
     if state is not None:
         check_resume_state(state)
     trainer.fit(task, datamodule=data, ckpt_path=state, weights_only=True if state else None)
-    if not writer.history:
+    if not writer.history or writer.history[-1]["step"] != trainer.global_step:
+        writer.after_training = True
         trainer.validate(task, datamodule=data, verbose=False)
