@@ -22,8 +22,9 @@ from cae.training.engine import optimizers_for
 from cae.training.run_folder import STATE_FILE
 from cae_testing import synthetic_cube
 
-#: Steps of the S1 real-data run below (the demo trains for 1,500; the suite has a time budget).
-TEST_STEPS = 500
+#: Steps of the S1 real-data run below (the suite has a time budget): 300 steps scored 0.0152
+#: against 0.0224 for the patch mean (the bar: 0.8 of it, 0.0179).
+TEST_STEPS = 300
 
 
 @pytest.fixture(scope="module")
