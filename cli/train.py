@@ -174,10 +174,12 @@ def _train_fusion(
         if not separator or not name or not folder:
             raise InputError(f"--encoder takes NAME=DIR, got {option!r}")
         encoders[name] = Path(folder)
+    chosen = None  # neither option given: the paper's preset, or on --resume the one the run was started with
+    if preset is not None or dims is not None:
+        base = FUSION_PRESETS[preset or "paper"]
+        chosen = dataclasses.replace(base, embedding_dim=dims or base.embedding_dim)
     result = train_fusion(
-        cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities,
-        # Neither option given: the paper's preset, or on --resume the one the run was started with.
-        preset=None if preset is None and dims is None else dataclasses.replace(FUSION_PRESETS[preset or "paper"], embedding_dim=dims or 7),
+        cubes or [demo_cube_path("s2")], out, config, runs=runs, encoders=encoders, modalities=modalities, preset=chosen,
         resume=resume,
         mask_variable=mask_variable,
     )

@@ -170,10 +170,11 @@ def split_like_encoder(metadata: dict[str, Any], sources: dict[str, SourceCube],
     training = metadata.get("training", {})
     size = training.get("block_size", training.get("site_block", config.block_size))  # "site_block": before the rename
     recorded = recorded_blocks(metadata)
-    adopted = split_as_recorded(recorded, split_into_blocks(sources, size, config.seed))
+    cut = split_into_blocks(sources, size, config.seed)
+    adopted = split_as_recorded(recorded, cut)
     if adopted is not None:
         return adopted, True
-    own = split_into_blocks(sources, config.block_size, config.seed)
+    own = cut if size == config.block_size else split_into_blocks(sources, config.block_size, config.seed)
     trained_on = set(recorded.get("train", []))
     seen = [block.name for part in ("val", "test") for block in own[part] if block.name in trained_on]
     if seen:

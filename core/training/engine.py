@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 import torch
 from torch.utils.data import DataLoader, Sampler
 
@@ -163,9 +164,6 @@ class CheckpointWriter(L.Callback):
         self.history: list[dict[str, float]] = []
         self.best: dict[str, Any] = {}
         self.restored_weights: bytes | None = None
-        #: True for the validation `fit` runs after training: Lightning has then moved on to an
-        #: epoch that holds no step, so the record takes the epoch of the last steps.
-        self.after_training = False
 
     def state_dict(self) -> dict[str, Any]:
         # The global torch generator drives dropout; restoring it makes a resumed run
@@ -205,7 +203,10 @@ class CheckpointWriter(L.Callback):
         if VALIDATION_METRIC not in metrics:
             return
         record = {
-            "epoch": (self.history[-1]["epoch"] + 1 if self.history else 0) if self.after_training else trainer.current_epoch,
+            # The validation `fit` runs after training (`trainer.validate`) finds Lightning moved on to an
+            # epoch that holds no step: its record takes the epoch of the last steps.
+            "epoch": (self.history[-1]["epoch"] + 1 if self.history else 0) if trainer.state.fn == TrainerFn.VALIDATING
+            else trainer.current_epoch,
             "step": trainer.global_step,
             "train_loss": None,  # the epoch's mean exists only at its end: filled in then
             "val_loss": _as_float(metrics.get("val_loss")),
@@ -339,5 +340,4 @@ def fit(trainer: L.Trainer, task: L.LightningModule, data: PatchData, writer: Ch
         check_resume_state(state)
     trainer.fit(task, datamodule=data, ckpt_path=state, weights_only=True if state else None)
     if not writer.history or writer.history[-1]["step"] != trainer.global_step:
-        writer.after_training = True
         trainer.validate(task, datamodule=data, verbose=False)
